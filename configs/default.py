@@ -1,0 +1,40 @@
+"""Default hyperparameters: x2 super-resolution of 14x14 -> 28x28 grayscale patches.
+
+configs/sr28.py is this config; the other configs import it and override a few fields.
+"""
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+
+  # Model: 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder'.
+  config.model = 'seed_residual'
+  config.channels = 1                 # 1: grayscale, 3: RGB
+  config.features = (32, 64, 128)     # encoder widths; the decoder mirrors the first two
+
+  # Data: 'builtin' (photos inside scikit-image, no network), 'folder' (image files in
+  # data_dir), 'idx' (MNIST-format files in data_dir) or any TFDS name prepared in data_dir.
+  config.dataset = 'builtin'
+  config.data_dir = ''
+  config.train_split = 'train'        # TFDS slicing: 'test[:8000]', 'train[:90%]', ...
+  config.eval_split = 'test'          # never overlapping the train split
+  config.hr_size = 28                 # high-resolution patch side; the input is hr_size / 2
+  config.degradation = 'area'         # 'area' (mean of 2x2 blocks) or 'bicubic' (antialiased)
+  config.num_eval_patches = 2000      # fixed eval patches when eval images are larger than hr_size
+
+  # Optimisation.
+  config.batch_size = 128
+  config.learning_rate = 1e-3         # Adam
+  config.num_train_steps = 2000
+  config.seed = 0
+
+  # Logging, evaluation and checkpoints.
+  config.log_every_steps = 100
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 500
+  config.keep_checkpoints = 3
+  config.eval_batch_size = 500
+  config.num_samples = 8              # rows of samples.png
+
+  return config

@@ -1,0 +1,55 @@
+"""Orbax checkpoints in WORKDIR/checkpoints: the train state plus the config that made it."""
+import os
+from typing import Any, Optional
+
+import jax
+import orbax.checkpoint as ocp
+
+from flax_srae.errors import UserError
+
+# Fields that fix the parameters' shapes and meaning: a checkpoint is only resumed by a config
+# that agrees on all of them.
+ARCHITECTURE_FIELDS = ('model', 'channels', 'features')
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), 'checkpoints')
+
+
+def manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      checkpoint_dir(workdir),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+      item_names=('state', 'config'))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state, config) -> None:
+  """Starts an asynchronous save; Orbax commits it atomically once it is complete."""
+  mngr.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
+
+
+def _architecture(config_dict) -> dict:
+  return {k: list(v) if isinstance(v, (list, tuple)) else v
+          for k, v in config_dict.items() if k in ARCHITECTURE_FIELDS}
+
+
+def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optional[Any]:
+  """The latest saved state (shaped like `abstract_state`), or None when there is none.
+
+  Refuses a checkpoint written by a config with another architecture instead of failing on
+  mismatched shapes deep inside Orbax.
+  """
+  step = mngr.latest_step()
+  if step is None:
+    return None
+  saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+  want, have = _architecture(config.to_dict()), _architecture(saved)
+  if want != have:
+    diff = ', '.join(f'{k}: checkpoint {have.get(k)!r} vs config {want.get(k)!r}'
+                     for k in want if want.get(k) != have.get(k))
+    raise UserError(f'{mngr.directory} holds a checkpoint of another model ({diff}): use '
+                    f'another --workdir or the matching config')
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state)))
+  return restored['state']

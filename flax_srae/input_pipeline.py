@@ -1,0 +1,248 @@
+"""Datasets of high-resolution images in [0, 1], their splits, patches and degradation.
+
+Every source gives a list of float32 HWC images in [0, 1] per split; training draws random
+`hr_size` patches from them (a function of seed and step only, so a resumed run sees the same
+batches), evaluation uses a fixed set of patches. The low-resolution input is made from the
+high-resolution batch on the device by `degrade`.
+"""
+import dataclasses
+import glob
+import gzip
+import os
+import re
+from typing import List, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from flax_srae.errors import UserError
+
+DEGRADATIONS = ('area', 'bicubic')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+# Photos shipped inside scikit-image's wheel (read from its data folder, never downloaded).
+# The held-out ones have real texture: flat images would make bicubic look perfect.
+BUILTIN_SPLITS = {
+    'train': ('astronaut.png', 'camera.png', 'cell.png', 'coffee.png', 'coins.png',
+              'grass.png', 'gravel.png', 'hubble_deep_field.jpg', 'microaneurysms.png',
+              'moon.png', 'motorcycle_left.png', 'page.png', 'retina.jpg', 'text.png'),
+    'test': ('brick.png', 'chelsea.png', 'ihc.png', 'rocket.jpg'),
+}
+# Fixed, seed-independent, so eval figures are comparable across runs.
+EVAL_PATCH_SEED = 1234
+
+_SPLIT_RE = re.compile(r'^(?P<name>[\w-]+)(\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """A TFDS-style split: a named split, optionally sliced by index or percent."""
+  name: str
+  start: Optional[str] = None
+  stop: Optional[str] = None
+
+  def indices(self, n: int) -> range:
+    def bound(b):
+      if b is None:
+        return None
+      if b.endswith('%'):
+        return int(round(n * int(b[:-1]) / 100))
+      return int(b)
+    return range(n)[slice(bound(self.start), bound(self.stop))]
+
+
+def parse_split(spec: str) -> Split:
+  """'train', 'test[:8000]', 'test[8000:]', 'train[:90%]', 'train[10:-5]'."""
+  m = _SPLIT_RE.match(spec.strip())
+  if not m:
+    raise UserError(f'cannot parse split {spec!r}: use a name with an optional slice, '
+                    f"e.g. 'train', 'test[:8000]', 'train[90%:]'")
+  return Split(m['name'], m['start'], m['stop'])
+
+
+@dataclasses.dataclass
+class Data:
+  train: List[np.ndarray]   # HWC float32 images in [0, 1], any size >= hr_size
+  eval: np.ndarray          # (N, hr_size, hr_size, C) fixed evaluation patches
+
+
+def degrade(hr, degradation: str, scale: int = 2):
+  """Low-resolution version of an NHWC batch: 'area' (mean of each block) or 'bicubic'."""
+  n, h, w, c = hr.shape
+  if degradation == 'area':
+    return hr.reshape(n, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
+  if degradation == 'bicubic':
+    return jax.image.resize(hr, (n, h // scale, w // scale, c), 'bicubic', antialias=True)
+  raise UserError(f'unknown degradation {degradation!r}: choose one of {", ".join(DEGRADATIONS)}')
+
+
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+  """HW or HWC image -> HWC with `channels` (1: BT.601 luma, 3: RGB), alpha dropped."""
+  if img.ndim == 2:
+    img = img[..., None]
+  if img.shape[-1] in (2, 4):
+    img = img[..., :-1]
+  if channels == 1 and img.shape[-1] == 3:
+    img = img @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+  elif channels == 3 and img.shape[-1] == 1:
+    img = np.repeat(img, 3, axis=-1)
+  return np.ascontiguousarray(img, np.float32)
+
+
+def read_image(path: str, channels: int) -> np.ndarray:
+  """An image file as HWC float32 in [0, 1]; 16-bit files keep their precision."""
+  try:
+    with Image.open(path) as im:
+      arr = np.asarray(im)
+  except (OSError, ValueError) as e:
+    raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
+  scale = 65535.0 if arr.dtype == np.uint16 or arr.max(initial=0) > 255 else 255.0
+  return to_channels(arr.astype(np.float32) / scale, channels)
+
+
+def _read_idx(path: str) -> np.ndarray:
+  opener = gzip.open if path.endswith('.gz') else open
+  with opener(path, 'rb') as f:
+    data = f.read()
+  if len(data) < 16 or int.from_bytes(data[:4], 'big') != 0x803:
+    raise UserError(f'{path} is not an IDX image file (magic 0x00000803): check config.data_dir')
+  n, h, w = (int.from_bytes(data[i:i + 4], 'big') for i in (4, 8, 12))
+  if len(data) != 16 + n * h * w:
+    raise UserError(f'{path} is truncated ({len(data)} bytes, expected {16 + n * h * w})')
+  return np.frombuffer(data, np.uint8, offset=16).reshape(n, h, w, 1)
+
+
+def _load_idx(data_dir: str, name: str) -> np.ndarray:
+  prefixes = {'train': ('train',), 'test': ('t10k', 'test')}
+  if name not in prefixes:
+    raise UserError(f"idx split must be 'train' or 'test' (the train-* and t10k-* files), got {name!r}")
+  paths = sorted(p for prefix in prefixes[name]
+                 for p in glob.glob(os.path.join(data_dir, f'*{prefix}-images-idx3-ubyte*')))
+  if len(paths) != 1:
+    found = ', '.join(map(os.path.basename, paths)) or 'none'
+    raise UserError(f'need exactly one *{prefixes[name][0]}-images-idx3-ubyte[.gz] file in '
+                    f'{data_dir} for split {name!r}, found {found}')
+  return _read_idx(paths[0])
+
+
+def _load_tfds(dataset: str, name: str, data_dir: Optional[str]) -> np.ndarray:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  where = data_dir or 'the default TFDS data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)'
+  prepare = (f'prepare it with `tfds build {dataset} --file_format=array_record` where TFDS can '
+             f'download it, then pass --config.data_dir')
+  try:
+    # download=False: a missing dataset fails at once instead of retrying the network for minutes.
+    source = tfds.data_source(dataset, split=name, data_dir=data_dir or None, download=False)
+  except tfds.core.DatasetNotFoundError as e:
+    raise UserError(f'unknown dataset {dataset!r}: use builtin, folder, idx or a TFDS name') from e
+  except (KeyError, NotImplementedError) as e:
+    raise UserError(f'TFDS dataset {dataset!r} is not prepared (array_record) in {where}: '
+                    f'{prepare}') from e
+  except ValueError as e:
+    raise UserError(f'TFDS {dataset!r} split {name!r}: {str(e).splitlines()[0]}') from e
+  images = [np.asarray(source[i]['image'], np.uint8) for i in range(len(source))]
+  return np.stack(images) if images else np.zeros((0, 1, 1, 1), np.uint8)
+
+
+def _folder_files(data_dir: str) -> List[str]:
+  if not os.path.isdir(data_dir):
+    raise UserError(f'data_dir {data_dir!r} is not a folder: set --config.data_dir to a folder '
+                    f'of images')
+  files = sorted(f for f in os.listdir(data_dir) if f.lower().endswith(IMAGE_SUFFIXES))
+  if not files:
+    raise UserError(f'no image files ({", ".join(IMAGE_SUFFIXES)}) in {data_dir}')
+  return [os.path.join(data_dir, f) for f in files]
+
+
+def _split_items(config, name: str):
+  """The whole named split, cheaply: file paths (read later) or a uint8 NHWC array."""
+  dataset, data_dir = config.dataset, config.data_dir
+  if dataset in ('folder', 'idx') and not data_dir:
+    raise UserError(f'dataset {dataset!r} needs --config.data_dir')
+  if dataset == 'builtin':
+    import skimage.data  # pylint: disable=g-import-not-at-top
+    if name not in BUILTIN_SPLITS:
+      raise UserError(f"builtin splits are 'train' and 'test', got {name!r}")
+    paths = [os.path.join(skimage.data.data_dir, f) for f in BUILTIN_SPLITS[name]]
+    paths = [p for p in paths if os.path.exists(p)]
+    if not paths:
+      raise UserError(f'none of the builtin {name} photos are in {skimage.data.data_dir}: '
+                      f'reinstall scikit-image')
+    return paths
+  if dataset == 'folder':
+    if name != 'train':
+      raise UserError(f"a folder is one split named 'train' (slice it, e.g. 'train[:70]', "
+                      f"'train[70:]'), got {name!r}")
+    return _folder_files(data_dir)
+  if dataset == 'idx':
+    if not os.path.isdir(data_dir):
+      raise UserError(f'data_dir {data_dir!r} is not a folder: point it at the IDX files')
+    return _load_idx(data_dir, name)
+  return _load_tfds(dataset, name, data_dir)
+
+
+def _to_image(item, channels: int) -> np.ndarray:
+  if isinstance(item, str):
+    return read_image(item, channels)
+  return to_channels(item.astype(np.float32) / 255.0, channels)
+
+
+def load_split(config, spec: str) -> List[np.ndarray]:
+  """The images of one split of `config.dataset` as a list of HWC float32 arrays in [0, 1]."""
+  split = parse_split(spec)
+  items = _split_items(config, split.name)
+  return [_to_image(items[i], config.channels) for i in split.indices(len(items))]
+
+
+def check_disjoint(config):
+  """Train and eval must not share images (only possible when they slice the same split)."""
+  a, b = parse_split(config.train_split), parse_split(config.eval_split)
+  if a.name != b.name:
+    return
+  n = len(_split_items(config, a.name))
+  if set(a.indices(n)) & set(b.indices(n)):
+    raise UserError(f'train split {config.train_split!r} and eval split {config.eval_split!r} '
+                    f"overlap: slice them apart, e.g. 'test[:8000]' and 'test[8000:]'")
+
+
+def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: int, size: int):
+  """`count` random size x size patches: uniform image (with replacement), uniform position."""
+  idx = rng.integers(0, len(images), count)
+  out = []
+  for i in idx:
+    img = images[i]
+    y = rng.integers(0, img.shape[0] - size + 1)
+    x = rng.integers(0, img.shape[1] - size + 1)
+    out.append(img[y:y + size, x:x + size])
+  return np.stack(out)
+
+
+def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int, size: int):
+  """The high-resolution batch for `step`: depends only on (seed, step), so resume is exact."""
+  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size)
+
+
+def eval_patches(images: List[np.ndarray], size: int, count: int) -> np.ndarray:
+  """Whole images when they are all `size` x `size` (MNIST-like), else `count` fixed patches."""
+  if all(img.shape[:2] == (size, size) for img in images):
+    return np.stack(images)
+  return random_patches(images, np.random.default_rng(EVAL_PATCH_SEED), count, size)
+
+
+def load(config) -> Data:
+  """Train images and fixed eval patches for `config`, with clear errors for bad input."""
+  if config.degradation not in DEGRADATIONS:
+    raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
+                    f'{", ".join(DEGRADATIONS)}')
+  check_disjoint(config)
+  train = load_split(config, config.train_split)
+  evaluation = load_split(config, config.eval_split)
+  for spec, images in ((config.train_split, train), (config.eval_split, evaluation)):
+    if not images:
+      raise UserError(f'split {spec!r} of {config.dataset} is empty: check the slice')
+    small = min(min(img.shape[:2]) for img in images)
+    if small < config.hr_size:
+      raise UserError(f'split {spec!r} has images of side {small}, smaller than hr_size '
+                      f'{config.hr_size}: lower --config.hr_size')
+  return Data(train=train, eval=eval_patches(evaluation, config.hr_size, config.num_eval_patches))

@@ -1,0 +1,43 @@
+"""Trains and evaluates a model: python -m flax_srae.main --config=configs/sr28.py --workdir=DIR.
+
+Config fields are overridden as --config.key=value (see configs/default.py).
+"""
+import logging as py_logging
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from flax_srae import train
+from flax_srae.errors import UserError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Folder for checkpoints, results.json and samples.png; '
+                    'running again with the same folder resumes.')
+config_flags.DEFINE_config_file('config', None, 'Training configuration file.', lock_config=True)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _quiet_orbax(record) -> bool:
+  """Keeps Orbax's per-save INFO chatter (dozens of lines per checkpoint) out of the log."""
+  return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  logging.get_absl_handler().addFilter(_quiet_orbax)
+  logging.info('JAX %s, process %d/%d, devices: %s', jax.__version__, jax.process_index(),
+               jax.process_count(), jax.devices())
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,101 @@
+"""Encoder/decoder models for x2 super-resolution and reconstruction (Flax Linen, NHWC).
+
+All models are fully convolutional: one set of parameters serves every (even) input size.
+"""
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+MODELS = ('seed', 'seed_residual', 'autoencoder')
+
+
+class ConvTranspose2x(nn.Module):
+  """4x4, stride-2 transposed convolution (output exactly 2x the input size).
+
+  Same parameters and same function as `nn.ConvTranspose(features, (4, 4), strides=(2, 2),
+  padding='SAME')` (and PyTorch's `ConvTranspose2d(k=4, s=2, p=1)` up to a kernel flip), but
+  computed as a sub-pixel convolution: each of the four output phases (row parity, column
+  parity) sees a 2x2 window of the input, so one ordinary 2x2 convolution into 4x the channels
+  followed by depth-to-space gives the result. XLA:CPU differentiates an input-dilated
+  convolution very slowly (jax-ml/jax#23783); an undilated one it handles well, and this form
+  also skips the 3/4 of multiply-adds that hit inserted zeros.
+  """
+  features: int
+  kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
+  bias_init: Callable[..., Any] = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x):
+    cin = x.shape[-1]
+    kernel = self.param('kernel', self.kernel_init, (4, 4, cin, self.features))
+    bias = self.param('bias', self.bias_init, (self.features,))
+    # With input-dilation and padding 2, output row 2m+p is sum_t kernel[2t+p] * x[m-1+p+t]
+    # (t = 0, 1): tap 2t+p of the 4x4 kernel is tap t of phase p's 2x2 kernel.
+    k = kernel.reshape(2, 2, 2, 2, cin, self.features)        # (ty, py, tx, px, cin, cout)
+    k = k.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, cin, 4 * self.features)
+    # The 2x2 convolution as im2col + one matmul: XLA:CPU's own weight gradient for a 2x2
+    # kernel is ~20x slower than the matmul's (measured), and matmul gradients are matmuls.
+    n, h, w = x.shape[0], x.shape[1], x.shape[2]
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    cols = jnp.concatenate([xp[:, i:i + h + 1, j:j + w + 1] for i in (0, 1) for j in (0, 1)], -1)
+    z = cols @ k.reshape(4 * cin, 4 * self.features).astype(x.dtype)  # (n, h+1, w+1, 4*cout)
+    z = z.reshape(n, h + 1, w + 1, 2, 2, self.features)
+    # Phase (py, px) of output pixel (2m+py, 2l+px) sits at z[m+py, l+px, py, px].
+    rows = [jnp.stack([z[:, py:py + h, px:px + w, py, px] for px in (0, 1)], axis=3)
+            for py in (0, 1)]                                 # each (n, h, w, 2, cout)
+    y = jnp.stack(rows, axis=2)                               # (n, h, 2, w, 2, cout)
+    return y.reshape(n, 2 * h, 2 * w, self.features) + bias
+
+
+class EncoderDecoder(nn.Module):
+  """The seed family: three-conv encoder to half resolution, transposed-conv decoder.
+
+  encoder Conv3x3(f0) ReLU, Conv3x3/2(f1) ReLU, Conv3x3(f2) ReLU      (latent at H/2)
+  decoder ConvT4x4/2(f1) ReLU, then for scale 2 ConvT4x4/2(f0), for scale 1 Conv3x3(f0), ReLU,
+          Conv3x3(channels)
+  With `residual`, the output is added to the bicubic upsampling of the input and the last
+  convolution starts at zero, so training starts at bicubic quality (VDSR's global residual).
+  """
+  channels: int = 1
+  features: Sequence[int] = (32, 64, 128)
+  scale: int = 2
+  residual: bool = False
+
+  @nn.compact
+  def __call__(self, x):
+    n, h, w, c = x.shape
+    if h % 2 or w % 2:
+      raise ValueError(f'input height and width must be even (the encoder halves them), got '
+                       f'{h}x{w}: crop or pad the image by one pixel')
+    if c != self.channels:
+      raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
+    f0, f1, f2 = self.features
+    y = nn.relu(nn.Conv(f0, (3, 3))(x))
+    y = nn.relu(nn.Conv(f1, (3, 3), strides=(2, 2))(y))
+    y = nn.relu(nn.Conv(f2, (3, 3))(y))
+    y = nn.relu(ConvTranspose2x(f1)(y))
+    y = ConvTranspose2x(f0)(y) if self.scale == 2 else nn.Conv(f0, (3, 3))(y)
+    y = nn.relu(y)
+    last_init = nn.initializers.zeros_init() if self.residual else nn.initializers.lecun_normal()
+    y = nn.Conv(self.channels, (3, 3), kernel_init=last_init)(y)
+    if self.residual:
+      y = y + bicubic_upscale(x, self.scale)
+    return y
+
+
+def bicubic_upscale(x, scale: int = 2):
+  """Bicubic resize of an NHWC batch by `scale` (the baseline every model is measured against)."""
+  n, h, w, c = x.shape
+  return jax.image.resize(x, (n, h * scale, w * scale, c), 'bicubic')
+
+
+def create_model(config) -> nn.Module:
+  """The model named by `config.model`, with `config.channels` and `config.features`."""
+  if config.model not in MODELS:
+    raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
+  return EncoderDecoder(
+      channels=config.channels, features=tuple(config.features),
+      scale=1 if config.model == 'autoencoder' else 2,
+      residual=config.model == 'seed_residual')

@@ -1,0 +1,30 @@
+"""A PNG grid of eval examples, one row each: low-res input | bicubic | model | ground truth."""
+import os
+
+import numpy as np
+from PIL import Image
+
+PAD = 2  # white pixels between tiles
+
+
+def grid(columns, zoom: int = 4) -> np.ndarray:
+  """columns: NHWC arrays in [0, 1]; the low-res first column is enlarged (nearest) to size.
+
+  Returns a uint8 image, every tile enlarged `zoom` times (nearest) so small patches are visible.
+  """
+  size = columns[-1].shape[1]
+  columns = [c.repeat(size // c.shape[1], 1).repeat(size // c.shape[2], 2) for c in columns]
+  n, h, w, ch = columns[0].shape
+  out = np.ones((n * (h + PAD) + PAD, len(columns) * (w + PAD) + PAD, ch), np.float32)
+  for col, images in enumerate(columns):
+    for r, img in enumerate(images):
+      y, x = PAD + r * (h + PAD), PAD + col * (w + PAD)
+      out[y:y + h, x:x + w] = img
+  out = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8).repeat(zoom, 0).repeat(zoom, 1)
+  return out[..., 0] if ch == 1 else out
+
+
+def write_grid(path: str, columns, zoom: int = 4) -> None:
+  tmp = path + '.tmp.png'
+  Image.fromarray(grid(columns, zoom)).save(tmp)
+  os.replace(tmp, path)  # an existing grid is replaced only by a complete one

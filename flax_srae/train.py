@@ -1,0 +1,240 @@
+"""Training and evaluation loop: TrainState + Adam, MSE loss, jitted step, Orbax checkpoints."""
+import functools
+import json
+import os
+import signal
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+
+from flax_srae import checkpointing
+from flax_srae import input_pipeline
+from flax_srae import metrics
+from flax_srae import models
+from flax_srae import samples
+from flax_srae.errors import UserError
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Rejects bad values before anything is loaded or compiled."""
+  if config.model not in models.MODELS:
+    raise UserError(f'unknown model {config.model!r}: choose one of {", ".join(models.MODELS)}')
+  if config.degradation not in input_pipeline.DEGRADATIONS:
+    raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
+                    f'{", ".join(input_pipeline.DEGRADATIONS)}')
+  if config.channels not in (1, 3):
+    raise UserError(f'channels must be 1 (grayscale) or 3 (RGB), got {config.channels}')
+  if len(config.features) != 3 or min(config.features) < 1:
+    raise UserError(f'features must be three positive widths, e.g. (32, 64, 128), got '
+                    f'{tuple(config.features)}')
+  for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
+               'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
+    if config[name] <= 0:
+      raise UserError(f'{name} must be positive, got {config[name]}')
+  if config.learning_rate <= 0:
+    raise UserError(f'learning_rate must be positive, got {config.learning_rate}')
+  # The model sees hr/2 (sr) or hr (autoencoder) and its encoder halves that again.
+  multiple = 2 if config.model == 'autoencoder' else 4
+  if config.hr_size % multiple or config.hr_size < 12:
+    raise UserError(f'hr_size must be a multiple of {multiple} and at least 12 (the SSIM window) '
+                    f'for model {config.model}, got {config.hr_size}')
+
+
+def scale_of(config) -> int:
+  return 1 if config.model == 'autoencoder' else 2
+
+
+def model_input(hr, degradation: str, scale: int):
+  """What the model sees: the degraded image for super-resolution, the image itself otherwise."""
+  return hr if scale == 1 else input_pipeline.degrade(hr, degradation, scale)
+
+
+def baseline(x, scale: int):
+  """Bicubic upscaling of the input (for the autoencoder, of its 2x area downscale)."""
+  if scale == 1:
+    x = input_pipeline.degrade(x, 'area')
+  return models.bicubic_upscale(x, 2)
+
+
+def create_train_state(config, model, rng) -> train_state.TrainState:
+  lr_size = config.hr_size // scale_of(config)
+  x = jnp.zeros((1, lr_size, lr_size, config.channels), jnp.float32)
+  params = model.init(rng, x)['params']
+  state = train_state.TrainState.create(
+      apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate))
+  # A Python int step would make the first call trace differently from the rest.
+  return state.replace(step=jnp.zeros((), jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale'), donate_argnums=0)
+def train_step(state, hr, degradation: str, scale: int):
+  x = model_input(hr, degradation, scale)
+
+  def loss_fn(params):
+    pred = state.apply_fn({'params': params}, x)
+    return jnp.mean((pred - hr) ** 2)
+
+  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  return state.apply_gradients(grads=grads), loss
+
+
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale'))
+def predict(state, hr, degradation: str, scale: int):
+  """(model input, bicubic, model output) for a high-resolution batch, outputs clipped to [0, 1]."""
+  x = model_input(hr, degradation, scale)
+  pred = jnp.clip(state.apply_fn({'params': state.params}, x), 0.0, 1.0)
+  return x, jnp.clip(baseline(x, scale), 0.0, 1.0), pred
+
+
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale'))
+def eval_step(state, hr, degradation: str, scale: int):
+  """Per-image PSNR and SSIM of the model and of bicubic."""
+  _, bicubic, pred = predict(state, hr, degradation, scale)
+  return {'psnr': metrics.psnr(pred, hr), 'ssim': metrics.ssim(pred, hr),
+          'bicubic_psnr': metrics.psnr(bicubic, hr), 'bicubic_ssim': metrics.ssim(bicubic, hr)}
+
+
+def evaluate(state, eval_hr: np.ndarray, config) -> dict:
+  """Mean metrics over all eval images, in fixed-shape batches (the last one padded)."""
+  bs = config.eval_batch_size
+  n = len(eval_hr)
+  padded = np.concatenate([eval_hr, np.zeros((-n % bs,) + eval_hr.shape[1:], eval_hr.dtype)])
+  parts = [eval_step(state, padded[i:i + bs], config.degradation, scale_of(config))
+           for i in range(0, len(padded), bs)]
+  return {k: float(np.mean(np.concatenate([np.asarray(p[k]) for p in parts])[:n]))
+          for k in parts[0]}
+
+
+class _StopRequest:
+  """Turns SIGINT/SIGTERM into a flag checked between steps, so a stop saves a checkpoint."""
+
+  def __init__(self):
+    self.signal = None
+    self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signal is not None:  # second Ctrl-C: stop now
+      raise KeyboardInterrupt
+    self.signal = signal.Signals(signum).name
+    logging.warning('%s received: finishing this step and saving a checkpoint', self.signal)
+
+  def restore(self):
+    for s, handler in self._old.items():
+      signal.signal(s, handler)
+
+
+def _check_writable(workdir: str):
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise UserError(f'cannot write to workdir {workdir}: {e.strerror}; choose another '
+                    f'--workdir') from e
+
+
+def _write_json(path: str, obj) -> None:
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2)
+  os.replace(tmp, path)  # readers never see a half-written file
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) to `config.num_train_steps`, then writes results.json and samples.png.
+
+  Returns the results dict. A finished run is evaluated again but not retrained.
+  """
+  validate_config(config)
+  _check_writable(workdir)
+  data = input_pipeline.load(config)
+  logging.info('data: %s, %d train images, %d eval patches of %dx%d, devices: %s',
+               config.dataset, len(data.train), len(data.eval), config.hr_size, config.hr_size,
+               jax.devices())
+
+  model = models.create_model(config)
+  init = functools.partial(create_train_state, config, model, jax.random.key(config.seed))
+  mngr = checkpointing.manager(workdir, config.keep_checkpoints)
+  state = checkpointing.restore_latest(mngr, jax.eval_shape(init), config)
+  if state is None:
+    state = init()
+  else:
+    logging.info('resumed from %s at step %d', mngr.directory, int(state.step))
+  n_params = sum(p.size for p in jax.tree.leaves(state.params))
+  logging.info('model %s: %d parameters', config.model, n_params)
+
+  start = int(state.step)
+  scale = scale_of(config)
+  stop = _StopRequest()
+  train_seconds, timed_steps = 0.0, 0
+  try:
+    t_log, window_start = time.perf_counter(), start
+    for step in range(start + 1, config.num_train_steps + 1):
+      hr = input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
+                                      config.hr_size)
+      state, loss = train_step(state, hr, config.degradation, scale)
+      final = step == config.num_train_steps
+      if step == start + 1:
+        loss.block_until_ready()  # the first step compiles: keep it out of images/s
+        logging.info('compiled and ran the first step in %.1fs', time.perf_counter() - t_log)
+        t_log, window_start = time.perf_counter(), step
+      elif step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final:
+        loss = float(loss)  # waits for the step: the timing below is of finished work
+        elapsed, steps = time.perf_counter() - t_log, step - window_start
+        train_seconds += elapsed
+        timed_steps += steps
+        line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
+                f'{steps * config.batch_size / elapsed:.0f} img/s')
+        if step % config.eval_every_steps == 0 and not final:
+          m = evaluate(state, data.eval, config)
+          line += f'  eval psnr {m["psnr"]:.2f} dB (bicubic {m["bicubic_psnr"]:.2f})'
+        logging.info(line)
+        t_log, window_start = time.perf_counter(), step
+      if step % config.checkpoint_every_steps == 0 or final or stop.signal:
+        checkpointing.save(mngr, step, state, config)
+      if stop.signal:
+        mngr.wait_until_finished()
+        raise UserError(f'stopped by {stop.signal} at step {step}; checkpoint saved in '
+                        f'{mngr.directory}: run the same command to resume')
+  finally:
+    stop.restore()
+    mngr.wait_until_finished()
+    mngr.close()
+
+  step = int(state.step)
+  m = evaluate(state, data.eval, config)
+  logging.info('step %d: eval psnr %.2f dB, ssim %.4f; bicubic %.2f dB, ssim %.4f',
+               step, m['psnr'], m['ssim'], m['bicubic_psnr'], m['bicubic_ssim'])
+  results = {'step': step, 'model': config.model, 'dataset': config.dataset,
+             'eval_split': config.eval_split, 'num_eval_images': len(data.eval),
+             'eval': m, 'parameters': n_params}
+  previous = _read_json(os.path.join(workdir, 'results.json'))
+  if timed_steps:
+    results['train'] = {'images_per_sec': timed_steps * config.batch_size / train_seconds,
+                        'seconds': train_seconds, 'steps_timed': timed_steps}
+  elif previous and 'train' in previous:  # finished run evaluated again: keep its timing
+    results['train'] = previous['train']
+  _write_json(os.path.join(workdir, 'results.json'), results)
+  hr = data.eval[:config.num_samples]
+  columns = jax.device_get(predict(state, hr, config.degradation, scale)) + (hr,)
+  samples.write_grid(os.path.join(workdir, 'samples.png'), columns)
+  logging.info('wrote %s and %s', os.path.join(workdir, 'results.json'),
+               os.path.join(workdir, 'samples.png'))
+  return results
+
+
+def _read_json(path: str):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None

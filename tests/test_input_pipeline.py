@@ -1,0 +1,192 @@
+import gzip
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import default
+from flax_srae import input_pipeline
+from flax_srae import models
+from flax_srae import metrics
+from flax_srae.errors import UserError
+from conftest import MNIST_DIR
+
+
+def _config(**overrides):
+  config = default.get_config()
+  config.update(overrides)
+  return config
+
+
+@pytest.mark.parametrize('spec,n,expected', [
+    ('train', 10, range(10)), ('test[:8000]', 10000, range(8000)),
+    ('test[8000:]', 10000, range(8000, 10000)), ('train[:90%]', 10, range(9)),
+    ('train[90%:]', 10, range(9, 10)), ('train[2:-3]', 10, range(2, 7)),
+    ('train[:70]', 80, range(70)), ('train[70:]', 80, range(70, 80))])
+def test_split_parsing(spec, n, expected):
+  assert list(input_pipeline.parse_split(spec).indices(n)) == list(expected)
+
+
+@pytest.mark.parametrize('spec', ['train[::2]', 'train[a:]', '', 'train+test'])
+def test_bad_split_rejected(spec):
+  with pytest.raises(UserError, match='cannot parse split'):
+    input_pipeline.parse_split(spec)
+
+
+def test_overlapping_splits_rejected_and_disjoint_ones_accepted(tmp_path):
+  _write_idx(tmp_path / 't10k-images-idx3-ubyte.gz', np.zeros((10, 4, 4), np.uint8))
+  config = _config(dataset='idx', data_dir=str(tmp_path), train_split='test[:6]',
+                   eval_split='test[5:]')
+  with pytest.raises(UserError, match='overlap'):
+    input_pipeline.check_disjoint(config)
+  config.eval_split = 'test[6:]'
+  input_pipeline.check_disjoint(config)
+  config.eval_split = 'test'
+  with pytest.raises(UserError, match='overlap'):
+    input_pipeline.check_disjoint(config)
+
+
+def test_area_degradation_is_block_mean():
+  hr = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+  lr = np.asarray(input_pipeline.degrade(hr, 'area'))
+  np.testing.assert_allclose(lr[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+
+
+def test_bicubic_degradation_is_antialiased():
+  # A 1-pixel checkerboard averages out under an antialiased downscale (plain subsampling
+  # would keep one phase: all zeros or all ones).
+  hr = (np.indices((16, 16)).sum(0) % 2).astype(np.float32)[None, ..., None]
+  lr = np.asarray(input_pipeline.degrade(hr, 'bicubic'))
+  assert lr.shape == (1, 8, 8, 1)
+  np.testing.assert_allclose(lr[0, 2:-2, 2:-2], 0.5, atol=0.05)
+  flat = np.full((1, 8, 8, 1), 0.3, np.float32)
+  np.testing.assert_allclose(input_pipeline.degrade(flat, 'bicubic'), 0.3, atol=1e-6)
+
+
+def test_unknown_degradation_rejected():
+  with pytest.raises(UserError, match='unknown degradation'):
+    input_pipeline.degrade(np.zeros((1, 4, 4, 1), np.float32), 'gaussian')
+
+
+def test_train_batches_are_a_function_of_seed_and_step():
+  images = [np.random.default_rng(i).random((30 + i, 40, 1), dtype=np.float32) for i in range(5)]
+  a = input_pipeline.train_batch(images, seed=0, step=7, batch_size=16, size=12)
+  b = input_pipeline.train_batch(images, seed=0, step=7, batch_size=16, size=12)
+  assert a.shape == (16, 12, 12, 1)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, input_pipeline.train_batch(images, 0, 8, 16, 12))
+  assert not np.array_equal(a, input_pipeline.train_batch(images, 1, 7, 16, 12))
+
+
+def test_eval_patches_fixed_and_whole_images_kept():
+  photos = [np.random.default_rng(i).random((50, 60, 1), dtype=np.float32) for i in range(3)]
+  a = input_pipeline.eval_patches(photos, 12, 30)
+  np.testing.assert_array_equal(a, input_pipeline.eval_patches(photos, 12, 30))
+  assert a.shape == (30, 12, 12, 1)
+  digits = [np.full((12, 12, 1), i, np.float32) for i in range(4)]
+  np.testing.assert_array_equal(input_pipeline.eval_patches(digits, 12, 30), np.stack(digits))
+
+
+def _write_idx(path, images):
+  n, h, w = images.shape
+  header = b''.join(int(v).to_bytes(4, 'big') for v in (0x803, n, h, w))
+  opener = gzip.open if str(path).endswith('.gz') else open
+  with opener(path, 'wb') as f:
+    f.write(header + images.tobytes())
+
+
+@pytest.mark.parametrize('suffix', ['', '.gz'])
+def test_idx_source(tmp_path, suffix):
+  train = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
+  test = np.random.default_rng(1).integers(0, 256, (3, 8, 8), dtype=np.uint8)
+  _write_idx(tmp_path / f'train-images-idx3-ubyte{suffix}', train)
+  _write_idx(tmp_path / f't10k-images-idx3-ubyte{suffix}', test)
+  config = _config(dataset='idx', data_dir=str(tmp_path))
+  got = input_pipeline.load_split(config, 'train[1:3]')
+  np.testing.assert_allclose(np.stack(got)[..., 0], train[1:3] / 255.0, atol=1e-7)
+  assert len(input_pipeline.load_split(config, 'test')) == 3
+  with pytest.raises(UserError, match="'train' or 'test'"):
+    input_pipeline.load_split(config, 'validation')
+
+
+def test_idx_errors(tmp_path):
+  config = _config(dataset='idx', data_dir=str(tmp_path))
+  with pytest.raises(UserError, match='need exactly one'):
+    input_pipeline.load_split(config, 'train')
+  (tmp_path / 'train-images-idx3-ubyte').write_bytes(b'not an idx file at all')
+  with pytest.raises(UserError, match='not an IDX image file'):
+    input_pipeline.load_split(config, 'train')
+  with pytest.raises(UserError, match='needs --config.data_dir'):
+    input_pipeline.load_split(_config(dataset='idx'), 'train')
+
+
+def test_folder_source_sorted_grey_colour_and_16_bit(tmp_path):
+  rgb = np.zeros((6, 8, 3), np.uint8)
+  rgb[..., 0] = 255
+  Image.fromarray(rgb).save(tmp_path / 'b.png')
+  Image.fromarray(np.full((6, 8), 128, np.uint8)).save(tmp_path / 'a.jpg', quality=100)
+  Image.fromarray(np.full((6, 8), 1000, np.uint16)).save(tmp_path / 'c.png')
+  (tmp_path / 'notes.txt').write_text('ignored')
+  config = _config(dataset='folder', data_dir=str(tmp_path))
+  a, b, c = input_pipeline.load_split(config, 'train')
+  assert a.shape == b.shape == c.shape == (6, 8, 1)
+  np.testing.assert_allclose(a, 128 / 255, atol=2 / 255)
+  np.testing.assert_allclose(b, 0.299, atol=1e-6)           # BT.601 luma of pure red
+  np.testing.assert_allclose(c, 1000 / 65535, atol=1e-7)    # 16-bit precision kept
+  assert len(input_pipeline.load_split(config, 'train[1:]')) == 2
+  config.channels = 3
+  np.testing.assert_allclose(input_pipeline.load_split(config, 'train[1:2]')[0][0, 0], [1, 0, 0])
+
+
+def test_folder_errors(tmp_path):
+  config = _config(dataset='folder', data_dir=str(tmp_path))
+  with pytest.raises(UserError, match='no image files'):
+    input_pipeline.load_split(config, 'train')
+  (tmp_path / 'broken.png').write_bytes(b'\x89PNG garbage')
+  with pytest.raises(UserError, match='cannot read image .*broken.png'):
+    input_pipeline.load_split(config, 'train')
+  config.data_dir = str(tmp_path / 'missing')
+  with pytest.raises(UserError, match='is not a folder'):
+    input_pipeline.load_split(config, 'train')
+
+
+def test_builtin_source_needs_no_network_and_holds_out_photos():
+  config = _config()
+  data = input_pipeline.load(config)
+  assert len(data.train) >= 10
+  assert data.eval.shape == (config.num_eval_patches, 28, 28, 1)
+  assert 0.0 <= data.eval.min() and data.eval.max() <= 1.0
+  assert not set(input_pipeline.BUILTIN_SPLITS['train']) & set(input_pipeline.BUILTIN_SPLITS['test'])
+
+
+def test_images_smaller_than_hr_size_rejected():
+  with pytest.raises(UserError, match='smaller than hr_size'):
+    input_pipeline.load(_config(hr_size=4096))
+
+
+def test_tfds_source_with_mock_data():
+  import tensorflow_datasets as tfds
+  with tfds.testing.mock_data(num_examples=12):
+    images = input_pipeline.load_split(_config(dataset='mnist'), 'train[:5]')
+  assert len(images) == 5 and images[0].shape == (28, 28, 1)
+
+
+def test_tfds_unprepared_or_unknown_dataset_is_a_clear_error(tmp_path):
+  with pytest.raises(UserError, match='not prepared'):
+    input_pipeline.load_split(_config(dataset='mnist', data_dir=str(tmp_path)), 'train')
+  with pytest.raises(UserError, match='unknown dataset'):
+    input_pipeline.load_split(_config(dataset='no_such_dataset', data_dir=str(tmp_path)), 'train')
+
+
+@pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason='needs ../shared/data/mnist')
+def test_mnist_bicubic_protocol():
+  """The shared MNIST split's bicubic figure (20.20 dB in its README) checks our protocol."""
+  config = _config(dataset='idx', data_dir=MNIST_DIR, train_split='test[:8000]',
+                   eval_split='test[8000:]')
+  data = input_pipeline.load(config)
+  assert len(data.train) == 8000 and data.eval.shape == (2000, 28, 28, 1)
+  lr = input_pipeline.degrade(data.eval, 'area')
+  bicubic = np.clip(models.bicubic_upscale(lr), 0, 1)
+  assert float(np.mean(metrics.psnr(bicubic, data.eval))) == pytest.approx(20.20, abs=0.05)

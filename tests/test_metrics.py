@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from flax_srae import metrics
+
+
+def test_psnr_hand_values():
+  target = np.zeros((2, 8, 8, 1), np.float32)
+  pred = target.copy()
+  pred[0] += 0.1          # MSE 0.01 -> 20 dB
+  pred[1, :4] = 1.0       # half the pixels off by 1: MSE 0.5 -> 10 log10(2) = 3.0103 dB
+  np.testing.assert_allclose(metrics.psnr(pred, target), [20.0, 3.0103], atol=1e-4)
+  assert float(metrics.psnr(target, target)[0]) == pytest.approx(100.0)
+
+
+def test_ssim_of_constant_images_hand_value():
+  # Constant images: no variance, so SSIM = (2ab + C1) / (a^2 + b^2 + C1).
+  a, b, c1 = 0.2, 0.5, 0.01 ** 2
+  x = np.full((1, 16, 16, 1), a, np.float32)
+  y = np.full((1, 16, 16, 1), b, np.float32)
+  expected = (2 * a * b + c1) / (a * a + b * b + c1)
+  assert float(metrics.ssim(x, y)[0]) == pytest.approx(expected, rel=1e-4)
+  assert float(metrics.ssim(y, y)[0]) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+def test_ssim_matches_skimage_gaussian_protocol(channels):
+  rng = np.random.default_rng(0)
+  x = rng.random((2, 28, 28, channels)).astype(np.float32)
+  y = np.clip(x + 0.1 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+  ours = np.asarray(metrics.ssim(x, y))
+  for i in range(2):
+    ref = structural_similarity(x[i], y[i], gaussian_weights=True, sigma=1.5,
+                                use_sample_covariance=False, data_range=1.0, channel_axis=-1)
+    assert ours[i] == pytest.approx(ref, abs=1e-4)

@@ -1,0 +1,91 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from flax_srae import models
+
+
+def _config(model='seed', channels=1, features=(32, 64, 128)):
+  return ml_collections.ConfigDict(dict(model=model, channels=channels, features=features))
+
+
+def _out_shape(config, shape):
+  model = models.create_model(config)
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  return jax.eval_shape(model.apply, variables, x).shape, variables
+
+
+@pytest.mark.parametrize('model', ['seed', 'seed_residual'])
+@pytest.mark.parametrize('shape,expected', [
+    ((2, 14, 14, 1), (2, 28, 28, 1)), ((2, 28, 28, 1), (2, 56, 56, 1)),
+    ((1, 100, 100, 1), (1, 200, 200, 1)), ((1, 12, 20, 1), (1, 24, 40, 1))])
+def test_sr_output_is_twice_the_input(model, shape, expected):
+  assert _out_shape(_config(model), shape)[0] == expected
+
+
+def test_autoencoder_reconstructs_at_input_size():
+  assert _out_shape(_config('autoencoder'), (3, 28, 28, 1))[0] == (3, 28, 28, 1)
+
+
+def test_rgb_channels_from_config():
+  assert _out_shape(_config(channels=3), (1, 14, 14, 3))[0] == (1, 28, 28, 3)
+
+
+@pytest.mark.parametrize('shape', [(1, 15, 14, 1), (1, 14, 13, 1)])
+def test_odd_sizes_rejected_clearly(shape):
+  with pytest.raises(ValueError, match='must be even'):
+    _out_shape(_config(), shape)
+
+
+def test_wrong_channel_count_rejected():
+  with pytest.raises(ValueError, match='expects 1 channel'):
+    _out_shape(_config(), (1, 14, 14, 3))
+
+
+def _count(variables):
+  return sum(np.prod(p.shape) for p in jax.tree.leaves(variables))
+
+
+def test_parameter_counts_equal_across_input_sizes():
+  # Same count as the PyTorch peer's seed model: 320 + 18496 + 73856 + 131136 + 32800 + 289.
+  for model in ('seed', 'seed_residual'):
+    assert _count(_out_shape(_config(model), (1, 14, 14, 1))[1]) == 256897
+    assert _count(_out_shape(_config(model), (1, 28, 28, 1))[1]) == 256897
+  ae14 = _count(_out_shape(_config('autoencoder'), (1, 14, 14, 1))[1])
+  assert ae14 == _count(_out_shape(_config('autoencoder'), (1, 28, 28, 1))[1])
+  assert ae14 == 256897 - 32800 + (9 * 64 * 32 + 32)  # second upsampling is a 3x3 conv
+
+
+def test_unknown_model_rejected():
+  with pytest.raises(ValueError, match='unknown model'):
+    models.create_model(_config('vdsr'))
+
+
+@pytest.mark.parametrize('shape', [(2, 7, 7, 16), (1, 14, 10, 8), (3, 1, 2, 4)])
+def test_conv_transpose_2x_matches_flax_conv_transpose(shape):
+  x = jax.random.normal(jax.random.key(0), shape)
+  ours = models.ConvTranspose2x(6)
+  reference = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
+  params = ours.init(jax.random.key(1), x)
+  params['params']['bias'] = jax.random.normal(jax.random.key(2), (6,))
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+      jnp.shape, reference.init(jax.random.key(1), x))
+  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=2e-6)
+
+  # Gradients too: the reformulation is what training differentiates.
+  def loss(module):
+    return lambda p: jnp.sum(jnp.sin(module.apply(p, x)))
+  g_ours, g_ref = jax.grad(loss(ours))(params), jax.grad(loss(reference))(params)
+  for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_residual_model_starts_at_bicubic():
+  model = models.create_model(_config('seed_residual'))
+  x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
+  params = model.init(jax.random.key(1), x)
+  np.testing.assert_allclose(model.apply(params, x), models.bicubic_upscale(x), atol=1e-6)

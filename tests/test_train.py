@@ -1,0 +1,127 @@
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from flax_srae import checkpointing
+from flax_srae import train
+from flax_srae.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _params(workdir, config):
+  mngr = checkpointing.manager(str(workdir))
+  model = train.models.create_model(config)
+  abstract = jax.eval_shape(functools.partial(
+      train.create_train_state, config, model, jax.random.key(0)))
+  state = checkpointing.restore_latest(mngr, abstract, config)
+  mngr.close()
+  return state
+
+
+def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path):
+  train.train_step.clear_cache()
+  straight = train.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
+  assert train.train_step._cache_size() == 1  # traced once for all steps
+
+  tiny_config.num_train_steps = 3
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
+  tiny_config.num_train_steps = 6
+  resumed = train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
+  assert resumed['step'] == straight['step'] == 6
+  a = _params(tmp_path / 'straight', tiny_config)
+  b = _params(tmp_path / 'resumed', tiny_config)
+  assert int(a.step) == int(b.step) == 6
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_array_equal(x, y)
+  assert resumed['eval'] == straight['eval']
+
+  results = json.loads((tmp_path / 'resumed' / 'results.json').read_text())
+  assert set(results['eval']) >= {'psnr', 'ssim', 'bicubic_psnr', 'bicubic_ssim'}
+  assert results['train']['images_per_sec'] > 0 and results['train']['seconds'] > 0
+  assert (tmp_path / 'resumed' / 'samples.png').stat().st_size > 0
+
+
+def test_finished_run_is_not_retrained(tiny_config, tmp_path, monkeypatch):
+  tiny_config.num_train_steps = 2
+  first = train.train_and_evaluate(tiny_config, str(tmp_path))
+
+  def fail(*args, **kwargs):
+    raise AssertionError('a finished run must not train again')
+  monkeypatch.setattr(train, 'train_step', fail)
+  again = train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert again['step'] == 2 and again['eval'] == first['eval']
+  assert again['train'] == first['train']
+
+
+def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
+  tiny_config.num_train_steps = 1
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  tiny_config.features = (4, 8, 16)
+  with pytest.raises(UserError, match='another model.*features'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('batch_size', 0, 'batch_size must be positive'),
+    ('learning_rate', -1.0, 'learning_rate must be positive'),
+    ('hr_size', 30, 'hr_size must be a multiple of 4'),
+    ('model', 'vdsr', 'unknown model'),
+    ('degradation', 'blur', 'unknown degradation'),
+    ('channels', 2, 'channels must be 1'),
+])
+def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message):
+  tiny_config[field] = value
+  with pytest.raises(UserError, match=message):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert not os.path.exists(tmp_path / 'checkpoints')
+
+
+TINY_FLAGS = ['--config.features=(4,8,8)', '--config.hr_size=12', '--config.batch_size=8',
+              '--config.num_eval_patches=20', '--config.eval_batch_size=16',
+              '--config.log_every_steps=1', '--config.num_samples=2']
+
+
+def _main(workdir, *flags):
+  return [sys.executable, '-m', 'flax_srae.main', '--config=configs/sr28.py',
+          f'--workdir={workdir}', *TINY_FLAGS, *flags]
+
+
+def test_cli_user_error_is_one_line_without_traceback(tmp_path):
+  proc = subprocess.run(_main(tmp_path, '--config.batch_size=0'), cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1
+  assert 'Traceback' not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1] == 'error: batch_size must be positive, got 0'
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
+  cmd = _main(tmp_path, '--config.num_train_steps=100000')
+  proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+  lines = []
+  for line in proc.stderr:
+    lines.append(line)
+    if 'step 3/' in line:
+      proc.send_signal(signal.SIGINT)
+      break
+  _, rest = proc.communicate(timeout=120)
+  assert proc.returncode == 1, ''.join(lines) + rest
+  assert 'stopped by SIGINT' in rest and 'run the same command to resume' in rest
+  mngr = ocp.CheckpointManager(checkpointing.checkpoint_dir(str(tmp_path)))
+  saved = mngr.latest_step()
+  assert saved is not None and saved >= 3
+
+  cmd[-1] = f'--config.num_train_steps={saved + 2}'
+  done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert done.returncode == 0, done.stderr
+  assert f'resumed from' in done.stderr and f'at step {saved}' in done.stderr
+  assert json.loads((tmp_path / 'results.json').read_text())['step'] == saved + 2
