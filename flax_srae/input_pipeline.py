@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 from flax_srae.errors import UserError
 
@@ -94,6 +95,12 @@ def read_image(path: str, channels: int) -> np.ndarray:
   """An image file as HWC float32 in [0, 1]; 16-bit files keep their precision."""
   try:
     with Image.open(path) as im:
+      im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
+      if im.mode == '1':
+        im = im.convert('L')
+      elif im.mode not in ('L', 'LA', 'RGB', 'RGBA', 'I', 'I;16', 'I;16B', 'I;16L'):
+        # Palette, CMYK, ...: their raw values are not intensities.
+        im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
       arr = np.asarray(im)
   except (OSError, ValueError) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e

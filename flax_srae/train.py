@@ -102,8 +102,8 @@ def eval_step(state, hr, degradation: str, scale: int):
 
 def evaluate(state, eval_hr: np.ndarray, config) -> dict:
   """Mean metrics over all eval images, in fixed-shape batches (the last one padded)."""
-  bs = config.eval_batch_size
   n = len(eval_hr)
+  bs = min(config.eval_batch_size, n)
   padded = np.concatenate([eval_hr, np.zeros((-n % bs,) + eval_hr.shape[1:], eval_hr.dtype)])
   parts = [eval_step(state, padded[i:i + bs], config.degradation, scale_of(config))
            for i in range(0, len(padded), bs)]

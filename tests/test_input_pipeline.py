@@ -190,3 +190,14 @@ def test_mnist_bicubic_protocol():
   lr = input_pipeline.degrade(data.eval, 'area')
   bicubic = np.clip(models.bicubic_upscale(lr), 0, 1)
   assert float(np.mean(metrics.psnr(bicubic, data.eval))) == pytest.approx(20.20, abs=0.05)
+
+
+def test_palette_and_bilevel_images_read_as_intensities(tmp_path):
+  rgb = np.zeros((4, 4, 3), np.uint8)
+  rgb[:2] = (0, 0, 255)
+  Image.fromarray(rgb).convert('P', palette=Image.ADAPTIVE).save(tmp_path / 'p.png')
+  Image.fromarray(np.full((4, 4), 255, np.uint8)).convert('1').save(tmp_path / 'q.png')
+  p, q = input_pipeline.load_split(_config(dataset='folder', data_dir=str(tmp_path)), 'train')
+  np.testing.assert_allclose(p[:2], 0.114, atol=1e-6)   # BT.601 luma of pure blue
+  np.testing.assert_allclose(p[2:], 0.0)
+  np.testing.assert_allclose(q, 1.0)
