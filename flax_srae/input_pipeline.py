@@ -15,13 +15,11 @@ from typing import List, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
-from PIL import ImageOps
 
 from flax_srae.errors import UserError
+from flax_srae.image_io import IMAGE_SUFFIXES, read_array, to_float
 
 DEGRADATIONS = ('area', 'bicubic')
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 # Photos shipped inside scikit-image's wheel (read from its data folder, never downloaded).
 # The held-out ones have real texture: flat images would make bicubic look perfect.
 BUILTIN_SPLITS = {
@@ -92,20 +90,8 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
 
 
 def read_image(path: str, channels: int) -> np.ndarray:
-  """An image file as HWC float32 in [0, 1]; 16-bit files keep their precision."""
-  try:
-    with Image.open(path) as im:
-      im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
-      if im.mode == '1':
-        im = im.convert('L')
-      elif im.mode not in ('L', 'LA', 'RGB', 'RGBA', 'I', 'I;16', 'I;16B', 'I;16L'):
-        # Palette, CMYK, ...: their raw values are not intensities.
-        im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
-      arr = np.asarray(im)
-  except (OSError, ValueError) as e:
-    raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
-  scale = 65535.0 if arr.dtype == np.uint16 or arr.max(initial=0) > 255 else 255.0
-  return to_channels(arr.astype(np.float32) / scale, channels)
+  """An image file as HWC float32 in [0, 1] with `channels` channels."""
+  return to_channels(to_float(read_array(path)), channels)
 
 
 def _read_idx(path: str) -> np.ndarray:
@@ -192,7 +178,7 @@ def _split_items(config, name: str):
 def _to_image(item, channels: int) -> np.ndarray:
   if isinstance(item, str):
     return read_image(item, channels)
-  return to_channels(item.astype(np.float32) / 255.0, channels)
+  return to_channels(to_float(item), channels)
 
 
 def load_split(config, spec: str) -> List[np.ndarray]:

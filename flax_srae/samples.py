@@ -1,8 +1,7 @@
 """A PNG grid of eval examples, one row each: low-res input | bicubic | model | ground truth."""
-import os
-
 import numpy as np
-from PIL import Image
+
+from flax_srae import image_io
 
 PAD = 2  # white pixels between tiles
 
@@ -25,6 +24,4 @@ def grid(columns, zoom: int = 4) -> np.ndarray:
 
 
 def write_grid(path: str, columns, zoom: int = 4) -> None:
-  tmp = path + '.tmp.png'
-  Image.fromarray(grid(columns, zoom)).save(tmp)
-  os.replace(tmp, path)  # an existing grid is replaced only by a complete one
+  image_io.write_array(path, grid(columns, zoom))

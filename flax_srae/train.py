@@ -142,11 +142,12 @@ def _check_writable(workdir: str):
                     f'--workdir') from e
 
 
-def _write_json(path: str, obj) -> None:
+def write_json(path: str, obj) -> None:
+  """Writes JSON atomically: readers never see a half-written file."""
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
     json.dump(obj, f, indent=2)
-  os.replace(tmp, path)  # readers never see a half-written file
+  os.replace(tmp, path)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -223,7 +224,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         'seconds': train_seconds, 'steps_timed': timed_steps}
   elif previous and 'train' in previous:  # finished run evaluated again: keep its timing
     results['train'] = previous['train']
-  _write_json(os.path.join(workdir, 'results.json'), results)
+  write_json(os.path.join(workdir, 'results.json'), results)
   hr = data.eval[:config.num_samples]
   columns = jax.device_get(predict(state, hr, config.degradation, scale)) + (hr,)
   samples.write_grid(os.path.join(workdir, 'samples.png'), columns)

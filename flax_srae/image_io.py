@@ -1,0 +1,66 @@
+"""Reading and writing image files as numpy arrays, keeping 8- or 16-bit depth.
+
+Pillow reads and writes everything except 16-bit colour PNGs, which it truncates to 8 bits;
+those go through pypng (pure Python).
+"""
+import os
+
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+import png
+
+from flax_srae.errors import UserError
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def _png_bit_depth(path: str) -> int:
+  with open(path, 'rb') as f:
+    head = f.read(25)
+  return head[24] if head[:8] == b'\x89PNG\r\n\x1a\n' and len(head) == 25 else 0
+
+
+def read_array(path: str) -> np.ndarray:
+  """An image file's pixels as stored: HW or HWC (grey, grey+alpha, RGB, RGBA), uint8 or uint16."""
+  try:
+    if _png_bit_depth(path) == 16:
+      width, height, rows, info = png.Reader(filename=path).asDirect()
+      arr = np.vstack([np.asarray(r, np.uint16) for r in rows])
+      return arr.reshape(height, width, info['planes']).squeeze(-1) if info['planes'] == 1 \
+          else arr.reshape(height, width, info['planes'])
+    with Image.open(path) as im:
+      im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
+      if im.mode == '1':
+        im = im.convert('L')
+      elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'):
+        # Palette, CMYK, ...: their raw values are not intensities.
+        im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
+      return np.asarray(im)
+  except (OSError, ValueError, png.Error) as e:
+    raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
+
+
+def to_float(arr: np.ndarray) -> np.ndarray:
+  """uint8/uint16 pixels -> float32 in [0, 1]."""
+  return arr.astype(np.float32) / np.iinfo(arr.dtype).max
+
+
+def write_array(path: str, arr: np.ndarray) -> None:
+  """Writes HW/HWC uint8 or uint16 pixels atomically: an existing file is replaced only whole."""
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in IMAGE_SUFFIXES:
+    raise UserError(f'cannot write {path}: use one of {", ".join(IMAGE_SUFFIXES)}')
+  tmp = f'{path}.tmp{ext}'
+  if arr.dtype == np.uint16:
+    if ext != '.png':
+      raise UserError(f'{path}: 16-bit images can only be written as PNG')
+    planes = 1 if arr.ndim == 2 else arr.shape[-1]
+    writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),
+                        alpha=planes in (2, 4), bitdepth=16)
+    with open(tmp, 'wb') as f:
+      writer.write(f, arr.reshape(arr.shape[0], -1).tolist())
+  else:
+    squeezed = arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
+    Image.fromarray(squeezed).save(tmp)
+  os.replace(tmp, path)

@@ -1,0 +1,183 @@
+"""Use a trained model: `flax_srae.load(workdir).upscale(images)`.
+
+Only the weights are restored (never the optimizer state), onto this process's first local
+device, whatever device kind or count wrote the checkpoint.
+"""
+import functools
+import os
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from flax_srae import models
+from flax_srae.errors import UserError
+
+# BT.601 full-range (JPEG) YCbCr: a grayscale model upscales Y, chroma goes bicubic.
+_RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
+                          [-0.168736, -0.331264, 0.5],
+                          [0.5, -0.418688, -0.081312]], np.float32)
+_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float32)
+
+
+def _checkpoint_manager(path: str) -> ocp.CheckpointManager:
+  """A manager for WORKDIR/checkpoints given either the workdir or that folder."""
+  if not os.path.isdir(path):
+    raise UserError(f'{path} does not exist: pass the --workdir of a training run')
+  sub = os.path.join(path, 'checkpoints')
+  directory = sub if os.path.isdir(sub) else path
+  mngr = ocp.CheckpointManager(os.path.abspath(directory), item_names=('state', 'config'))
+  if mngr.latest_step() is None:
+    raise UserError(f'no complete checkpoint in {directory}: train first (python -m '
+                    f'flax_srae.main --workdir=...) or point at the run\'s workdir')
+  return mngr
+
+
+class Upscaler:
+  """A trained model bound to its weights; `upscale` takes numpy images of any even/odd size."""
+
+  def __init__(self, config: ml_collections.ConfigDict, params, step: int):
+    self.config = config
+    self.params = params
+    self.step = step
+    self.model = models.create_model(config)
+    self.scale = 1 if config.model == 'autoencoder' else 2
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def _apply(self, params, x):
+    return self.model.apply({'params': params}, x)
+
+  def __hash__(self):  # jit's static self: one compile cache per Upscaler
+    return id(self)
+
+  def _run(self, x: np.ndarray, batch_size: int, tile: int, overlap: int) -> np.ndarray:
+    """Model on an NHWC float batch with the model's channel count: pads, tiles, batches."""
+    n, h, w, _ = x.shape
+    # The encoder halves the input: reflect-pad odd sizes to even, crop the output back.
+    ph, pw = h % 2, w % 2
+    if ph or pw:
+      mode = 'reflect' if min(h, w) > 1 else 'edge'
+      x = np.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
+    if max(x.shape[1:3]) > tile:
+      out = np.concatenate([self._tiled(x[i:i + 1], tile, overlap) for i in range(n)])
+    else:
+      out = self._batched(x, batch_size)
+    return out[:, :h * self.scale, :w * self.scale]
+
+  def _batched(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Fixed-size batches (the last one padded) so one compile serves every chunk."""
+    n = len(x)
+    bs = min(batch_size, n)
+    x = np.concatenate([x, np.zeros((-n % bs,) + x.shape[1:], x.dtype)])
+    out = [np.asarray(self._apply(self.params, x[i:i + bs])) for i in range(0, len(x), bs)]
+    return np.concatenate(out)[:n]
+
+  def _tiled(self, x: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+    """One image in overlapping tiles; each tile keeps only its centre, so there are no seams.
+
+    `overlap` input pixels on each side exceed the model's receptive field, so every kept
+    output pixel is computed exactly as on the whole image.
+    """
+    _, h, w, _ = x.shape
+    s = self.scale
+    out = np.zeros((1, h * s, w * s, self.config.channels), np.float32)
+    core = tile - 2 * overlap
+    for y0 in range(0, h, core):
+      for x0 in range(0, w, core):
+        # Window of at most `tile` pixels around the core, even-aligned, clipped to the image.
+        ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
+        ty1, tx1 = min(h, y0 + core + overlap), min(w, x0 + core + overlap)
+        y = np.asarray(self._apply(self.params, x[:, ty0:ty1, tx0:tx1]))
+        cy1, cx1 = min(h, y0 + core), min(w, x0 + core)
+        out[:, y0 * s:cy1 * s, x0 * s:cx1 * s] = y[:, (y0 - ty0) * s:(cy1 - ty0) * s,
+                                                   (x0 - tx0) * s:(cx1 - tx0) * s]
+    return out
+
+  def upscale(self, images: np.ndarray, batch_size: int = 64, tile: int = 512,
+              overlap: int = 16) -> np.ndarray:
+    """Upscales (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images, uint8/uint16 or float in [0, 1].
+
+    A 3-D array is (H, W, C) when its last axis is 1, 2, 3 or 4 long, else (N, H, W). The result
+    has `scale` times the height and width, the same layout and the same dtype (floats clipped
+    to [0, 1], integers rounded). A grayscale model on colour input upscales the luma (Y of
+    BT.601 YCbCr) and takes the chroma bicubically; an RGB model on grayscale input sees the
+    grey replicated and returns its luma; alpha is upscaled bicubically. Images larger than
+    `tile` input pixels on a side are processed in overlapping tiles.
+    """
+    images = np.asarray(images)
+    if images.ndim not in (2, 3, 4) or images.size == 0:
+      raise UserError(f'images must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C), got shape '
+                      f'{images.shape}')
+    if tile % 2 or tile <= 2 * overlap:
+      raise UserError(f'tile ({tile}) must be even and larger than twice the overlap ({overlap})')
+    hwc = images.ndim == 3 and images.shape[-1] <= 4
+    x = images.reshape(((1,) if images.ndim == 2 or hwc else ()) + images.shape
+                       + ((1,) if images.ndim == 2 or (images.ndim == 3 and not hwc) else ()))
+    if x.shape[-1] > 4:
+      raise UserError(f'images have {x.shape[-1]} channels: 1 (grey), 2 (grey+alpha), 3 (RGB) '
+                      f'or 4 (RGBA) are supported')
+    dtype = images.dtype
+    if dtype == np.uint8 or dtype == np.uint16:
+      x = x.astype(np.float32) / np.iinfo(dtype).max
+    elif np.issubdtype(dtype, np.floating):
+      x = np.clip(x.astype(np.float32), 0.0, 1.0)
+    else:
+      raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
+
+    run = functools.partial(self._run, batch_size=batch_size, tile=tile, overlap=overlap)
+    c = x.shape[-1]
+    colour, alpha = (x[..., :-1], x[..., -1:]) if c in (2, 4) else (x, None)
+    if colour.shape[-1] == self.config.channels:
+      y = run(colour)
+    elif self.config.channels == 1:  # RGB through a grayscale model
+      ycc = colour @ _RGB_TO_YCBCR.T
+      luma = run(ycc[..., :1])
+      y = np.concatenate([luma, _bicubic(ycc[..., 1:], self.scale)], -1) @ _YCBCR_TO_RGB.T
+    else:  # grey through an RGB model
+      y = run(np.repeat(colour, 3, -1)) @ _RGB_TO_YCBCR[0][:, None]
+    if alpha is not None:
+      y = np.concatenate([y, _bicubic(alpha, self.scale)], -1)
+    y = np.clip(y, 0.0, 1.0)
+
+    if np.issubdtype(dtype, np.integer):
+      y = np.round(y * np.iinfo(dtype).max).astype(dtype)
+    else:
+      y = y.astype(dtype)
+    out_shape = list(images.shape)
+    spatial = 0 if images.ndim == 2 or hwc else 1
+    out_shape[spatial] *= self.scale
+    out_shape[spatial + 1] *= self.scale
+    return y.reshape(out_shape)
+
+
+def _bicubic(x: np.ndarray, scale: int) -> np.ndarray:
+  n, h, w, c = x.shape
+  return np.asarray(jax.image.resize(x, (n, h * scale, w * scale, c), 'bicubic'))
+
+
+def load(path: str, step: Optional[int] = None) -> Upscaler:
+  """The model saved in a training workdir (or its checkpoints folder), latest step by default."""
+  mngr = _checkpoint_manager(path)
+  step = mngr.latest_step() if step is None else step
+  if step not in mngr.all_steps():
+    raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
+                    f'{", ".join(map(str, mngr.all_steps()))}')
+  saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+  config = ml_collections.ConfigDict(saved)
+  model = models.create_model(config)
+  lr = config.hr_size // (1 if config.model == 'autoencoder' else 2)
+  x = jax.ShapeDtypeStruct((1, lr, lr, config.channels), jnp.float32)
+  device = jax.local_devices()[0]
+  abstract = jax.eval_shape(model.init, jax.random.key(0), x)['params']
+  abstract = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                     sharding=jax.sharding.SingleDeviceSharding(device)), abstract)
+  item = {'params': abstract}
+  restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+      partial_restore=True)))
+  mngr.close()
+  return Upscaler(config, restored['state']['params'], step)

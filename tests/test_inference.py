@@ -1,0 +1,218 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+import flax_srae
+from flax_srae import evaluate
+from flax_srae import image_io
+from flax_srae import predict
+from flax_srae.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def upscaler(trained_workdir):
+  return flax_srae.load(trained_workdir)
+
+
+def _direct(upscaler, x_nhwc):
+  """The model applied by hand, output clipped: what upscale must equal on even sizes."""
+  return np.clip(np.asarray(upscaler.model.apply({'params': upscaler.params}, x_nhwc)), 0, 1)
+
+
+def test_load_restores_config_and_step(upscaler):
+  assert upscaler.step == 3 and upscaler.config.model == 'seed_residual'
+  assert upscaler.config.features == [4, 8, 8] or tuple(upscaler.config.features) == (4, 8, 8)
+
+
+@pytest.mark.parametrize('shape,expected', [
+    ((28, 28), (56, 56)), ((28, 28, 1), (56, 56, 1)), ((5, 28, 28), (5, 56, 56)),
+    ((5, 28, 28, 1), (5, 56, 56, 1)), ((37, 51), (74, 102)), ((2, 9, 8, 1), (2, 18, 16, 1))])
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16, np.float32, np.float64])
+def test_upscale_layouts_and_dtypes(upscaler, shape, expected, dtype):
+  rng = np.random.default_rng(0)
+  if np.issubdtype(dtype, np.integer):
+    images = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+  else:
+    images = rng.random(shape).astype(dtype)
+  out = upscaler.upscale(images)
+  assert out.shape == expected and out.dtype == dtype
+  if np.issubdtype(dtype, np.floating):
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_upscale_equals_the_model_on_even_sizes(upscaler):
+  x = np.random.default_rng(1).random((3, 14, 14, 1), dtype=np.float32)
+  np.testing.assert_allclose(upscaler.upscale(x), _direct(upscaler, x), atol=1e-6)
+  u8 = np.round(x[0, ..., 0] * 255).astype(np.uint8)
+  expected = np.round(_direct(upscaler, (u8 / 255.0).astype(np.float32)[None, ..., None])
+                      * 255).astype(np.uint8)[0, ..., 0]
+  np.testing.assert_array_equal(upscaler.upscale(u8), expected)
+
+
+def test_odd_sizes_are_padded_and_cropped_back(upscaler):
+  x = np.random.default_rng(2).random((1, 15, 13, 1), dtype=np.float32)
+  out = upscaler.upscale(x)
+  assert out.shape == (1, 30, 26, 1)
+  # Away from the padded edge the result is that of the even-sized crop's neighbourhood.
+  padded = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), mode='reflect')
+  np.testing.assert_allclose(out, _direct(upscaler, padded)[:, :30, :26], atol=1e-6)
+
+
+def test_tiles_match_the_whole_image(upscaler):
+  x = np.random.default_rng(3).random((1, 64, 50, 1), dtype=np.float32)
+  whole = upscaler.upscale(x)
+  tiled = upscaler.upscale(x, tile=40, overlap=12)
+  np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_colour_through_a_grayscale_model(upscaler):
+  rng = np.random.default_rng(4)
+  grey = rng.random((14, 14), dtype=np.float32)
+  rgb = np.repeat(grey[..., None], 3, -1)
+  out = upscaler.upscale(rgb)
+  assert out.shape == (28, 28, 3)
+  # Grey RGB has no chroma: every channel is the model's output on the luma.
+  for c in range(3):
+    np.testing.assert_allclose(out[..., c], upscaler.upscale(grey), atol=1e-5)
+  rgba = np.concatenate([rgb, np.full((14, 14, 1), 0.25, np.float32)], -1)
+  out = upscaler.upscale(rgba)
+  assert out.shape == (28, 28, 4)
+  np.testing.assert_allclose(out[..., 3], 0.25, atol=1e-6)  # alpha kept (bicubic of a constant)
+
+
+@pytest.mark.parametrize('images,message', [
+    (np.zeros((2, 2, 2, 2, 2)), 'must be'), (np.zeros((0, 4)), 'must be'),
+    (np.zeros((4, 4, 4, 6)), 'channels'), (np.zeros((4, 4), np.int32), 'uint8, uint16 or float')])
+def test_bad_images_rejected(upscaler, images, message):
+  with pytest.raises(UserError, match=message):
+    upscaler.upscale(images)
+
+
+def test_missing_or_incomplete_checkpoints_rejected(tmp_path, trained_workdir):
+  with pytest.raises(UserError, match='does not exist'):
+    flax_srae.load(str(tmp_path / 'nothing'))
+  # An unfinished save (Orbax's temporary folder) is not a checkpoint.
+  os.makedirs(tmp_path / 'checkpoints' / '7.orbax-checkpoint-tmp-1234')
+  with pytest.raises(UserError, match='no complete checkpoint'):
+    flax_srae.load(str(tmp_path))
+  with pytest.raises(UserError, match='no checkpoint for step 99'):
+    flax_srae.load(trained_workdir, step=99)
+
+
+def test_restore_on_one_cpu_of_a_checkpoint_saved_on_four_devices(tmp_path, tiny_config):
+  """A state replicated over 4 (forced host) devices, saved, restores on this 1-device process."""
+  script = textwrap.dedent(f'''
+      import functools, jax, numpy as np, ml_collections
+      from flax_srae import checkpointing, models, train
+      assert jax.device_count() == 4
+      config = ml_collections.ConfigDict({tiny_config.to_dict()!r})
+      state = train.create_train_state(config, models.create_model(config), jax.random.key(5))
+      mesh = jax.sharding.Mesh(np.array(jax.devices()), ('data',))
+      state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+      mngr = checkpointing.manager({str(tmp_path)!r})
+      checkpointing.save(mngr, 1, state, config)
+      mngr.wait_until_finished()
+      x = np.random.default_rng(0).random((2, 14, 14, 1), dtype=np.float32)
+      np.save({str(tmp_path / 'expected.npy')!r},
+              np.clip(np.asarray(state.apply_fn({{'params': state.params}}, x)), 0, 1))
+  ''')
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             PYTHONPATH=ROOT)
+  proc = subprocess.run([sys.executable, '-c', script], env=env, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert jax.device_count() == 1
+  up = flax_srae.load(str(tmp_path))
+  x = np.random.default_rng(0).random((2, 14, 14, 1), dtype=np.float32)
+  np.testing.assert_allclose(up.upscale(x), np.load(tmp_path / 'expected.npy'), atol=1e-6)
+
+
+def test_predict_npy_is_bit_identical_to_the_api(upscaler, trained_workdir, tmp_path):
+  arr = np.random.default_rng(5).random((4, 28, 28), dtype=np.float32)
+  np.save(tmp_path / 'in.npy', arr)
+  predict.predict(trained_workdir, str(tmp_path / 'in.npy'), str(tmp_path / 'out.npy'))
+  np.testing.assert_array_equal(np.load(tmp_path / 'out.npy'), upscaler.upscale(arr))
+
+
+def test_predict_folder_of_pngs_keeps_names_modes_and_depth(trained_workdir, tmp_path):
+  src, dst = tmp_path / 'in', tmp_path / 'out'
+  src.mkdir()
+  rng = np.random.default_rng(6)
+  Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(src / 'digit.png')
+  Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(src / 'photo.png')
+  Image.fromarray(rng.integers(0, 256, (10, 12, 4), dtype=np.uint8)).save(src / 'icon.png')
+  deep = rng.integers(0, 65536, (9, 10, 3), dtype=np.uint16)
+  png.from_array(deep.reshape(9, -1).tolist(), 'RGB;16').save(str(src / 'deep.png'))
+  predict.predict(trained_workdir, str(src), str(dst))
+  shapes = {n: image_io.read_array(str(dst / n)) for n in os.listdir(dst)}
+  assert sorted(shapes) == ['deep.png', 'digit.png', 'icon.png', 'photo.png']
+  assert shapes['digit.png'].shape == (56, 56) and shapes['digit.png'].dtype == np.uint8
+  assert shapes['photo.png'].shape == (20, 24, 3)
+  assert shapes['icon.png'].shape == (20, 24, 4)
+  assert shapes['deep.png'].shape == (18, 20, 3) and shapes['deep.png'].dtype == np.uint16
+
+
+def test_predict_bad_inputs_write_nothing(trained_workdir, tmp_path):
+  src = tmp_path / 'in'
+  src.mkdir()
+  with pytest.raises(UserError, match='no image files'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out'))
+  Image.fromarray(np.zeros((8, 8), np.uint8)).save(src / 'a.png')
+  (src / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n broken')
+  with pytest.raises(UserError, match='cannot read image .*b.png'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out'))
+  assert not (tmp_path / 'out').exists()
+  with pytest.raises(UserError, match='overwrite or sit inside the input'):
+    predict.predict(trained_workdir, str(src / 'a.png'), str(src / 'a.png'))
+  with pytest.raises(UserError, match='overwrite or sit inside the input'):
+    predict.predict(trained_workdir, str(src), str(src / 'up'))
+  with pytest.raises(UserError, match='does not exist'):
+    predict.predict(trained_workdir, str(tmp_path / 'missing.png'), str(tmp_path / 'o.png'))
+  with pytest.raises(UserError, match='.npy input needs a .npy output'):
+    predict.predict(trained_workdir, str(src / 'a.png'), str(tmp_path / 'o.npy'))
+  (tmp_path / 'bad.npy').write_bytes(b'not numpy')
+  with pytest.raises(UserError, match='cannot read array'):
+    predict.predict(trained_workdir, str(tmp_path / 'bad.npy'), str(tmp_path / 'o.npy'))
+  with pytest.raises(UserError, match='no complete checkpoint'):
+    predict.predict(str(src), str(src / 'a.png'), str(tmp_path / 'o.png'))
+
+
+def test_evaluate_reproduces_results_and_compares_baselines(trained_workdir):
+  result = evaluate.evaluate(trained_workdir)
+  results = json.loads(open(os.path.join(trained_workdir, 'results.json')).read())
+  assert result['methods']['model']['psnr'] == pytest.approx(results['eval']['psnr'], abs=0.01)
+  assert result['methods']['bicubic']['psnr'] == pytest.approx(
+      results['eval']['bicubic_psnr'], abs=0.01)
+  assert result['methods']['model']['ssim'] == pytest.approx(results['eval']['ssim'], abs=1e-4)
+  assert set(result['methods']) == {'model', 'nearest', 'bilinear', 'bicubic', 'lanczos'}
+  assert os.path.exists(os.path.join(trained_workdir, 'eval_builtin_test.json'))
+  assert os.path.exists(os.path.join(trained_workdir, 'eval_builtin_test.png'))
+  shaved = evaluate.evaluate(trained_workdir, shave=0, split='test[:2]')
+  assert shaved['num_images'] == 20 and shaved['split'] == 'test[:2]'
+
+
+def test_evaluate_protocol_errors(trained_workdir):
+  with pytest.raises(UserError, match='grayscale: drop --y_channel'):
+    evaluate.evaluate(trained_workdir, y_channel=True)
+  with pytest.raises(UserError, match='SSIM'):
+    evaluate.evaluate(trained_workdir, shave=1)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+  for module, flags in (('predict', [f'--input={tmp_path}', f'--output={tmp_path}/o']),
+                        ('evaluate', [])):
+    proc = subprocess.run([sys.executable, '-m', f'flax_srae.{module}',
+                           f'--workdir={tmp_path}/none', *flags], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
