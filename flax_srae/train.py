@@ -72,8 +72,10 @@ def create_train_state(config, model, rng) -> train_state.TrainState:
   return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames=('degradation', 'scale'), donate_argnums=0)
-def train_step(state, hr, degradation: str, scale: int):
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale'), donate_argnums=(0, 2))
+def train_step(state, hr, first_bad_step, degradation: str, scale: int):
+  """One Adam step on the MSE. `first_bad_step` (-1 while all is well) records on the device
+  the first step whose loss or gradient was not finite, so the host need not sync every step."""
   x = model_input(hr, degradation, scale)
 
   def loss_fn(params):
@@ -81,7 +83,10 @@ def train_step(state, hr, degradation: str, scale: int):
     return jnp.mean((pred - hr) ** 2)
 
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
-  return state.apply_gradients(grads=grads), loss
+  finite = jnp.isfinite(loss) & jnp.all(jnp.array(
+      [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+  first_bad_step = jnp.where((first_bad_step < 0) & ~finite, state.step + 1, first_bad_step)
+  return state.apply_gradients(grads=grads), loss, first_bad_step
 
 
 @functools.partial(jax.jit, static_argnames=('degradation', 'scale'))
@@ -130,6 +135,14 @@ class _StopRequest:
       signal.signal(s, handler)
 
 
+def _check_finite(first_bad_step: int, mngr) -> None:
+  if first_bad_step >= 0:
+    kept = mngr.latest_step()
+    raise UserError(f'loss or gradient not finite at step {first_bad_step}; stopped without '
+                    f'saving it (last good checkpoint: {kept if kept is not None else "none"}):'
+                    f' lower learning_rate')
+
+
 def _check_writable(workdir: str):
   try:
     os.makedirs(workdir, exist_ok=True)
@@ -176,19 +189,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start = int(state.step)
   scale = scale_of(config)
   stop = _StopRequest()
+  first_bad_step = jnp.array(-1, jnp.int32)
   train_seconds, timed_steps = 0.0, 0
   try:
     t_log, window_start = time.perf_counter(), start
     for step in range(start + 1, config.num_train_steps + 1):
       hr = input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
                                       config.hr_size)
-      state, loss = train_step(state, hr, config.degradation, scale)
+      state, loss, first_bad_step = train_step(state, hr, first_bad_step, config.degradation,
+                                               scale)
       final = step == config.num_train_steps
+      report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
+      if report:
+        _check_finite(int(first_bad_step), mngr)
       if step == start + 1:
         loss.block_until_ready()  # the first step compiles: keep it out of images/s
         logging.info('compiled and ran the first step in %.1fs', time.perf_counter() - t_log)
         t_log, window_start = time.perf_counter(), step
-      elif step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final:
+      elif report:
         loss = float(loss)  # waits for the step: the timing below is of finished work
         elapsed, steps = time.perf_counter() - t_log, step - window_start
         train_seconds += elapsed
@@ -200,11 +218,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           line += f'  eval psnr {m["psnr"]:.2f} dB (bicubic {m["bicubic_psnr"]:.2f})'
         logging.info(line)
         t_log, window_start = time.perf_counter(), step
-      if step % config.checkpoint_every_steps == 0 or final or stop.signal:
+      # A signal may have arrived during this step: read the flag once, for both decisions.
+      stopping = stop.signal
+      if step % config.checkpoint_every_steps == 0 or final or stopping:
+        _check_finite(int(first_bad_step), mngr)  # a checkpoint never holds a NaN
         checkpointing.save(mngr, step, state, config)
-      if stop.signal:
+      if stopping:
         mngr.wait_until_finished()
-        raise UserError(f'stopped by {stop.signal} at step {step}; checkpoint saved in '
+        raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
                         f'{mngr.directory}: run the same command to resume')
   finally:
     stop.restore()

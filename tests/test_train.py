@@ -125,3 +125,16 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
   assert done.returncode == 0, done.stderr
   assert f'resumed from' in done.stderr and f'at step {saved}' in done.stderr
   assert json.loads((tmp_path / 'results.json').read_text())['step'] == saved + 2
+
+
+def test_non_finite_loss_stops_without_saving_it(tiny_config, tmp_path):
+  tiny_config.num_train_steps = 3
+  train.train_and_evaluate(tiny_config, str(tmp_path))       # a good checkpoint at step 3
+  tiny_config.num_train_steps = 40
+  tiny_config.learning_rate = 1e12                           # blows up within a few steps
+  tiny_config.checkpoint_every_steps = 1
+  with pytest.raises(UserError, match=r'not finite at step (\d+); stopped without saving it'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  state = _params(tmp_path, tiny_config)
+  for leaf in jax.tree.leaves(state.params):
+    assert np.all(np.isfinite(leaf))                          # nothing non-finite was written
