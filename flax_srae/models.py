@@ -73,7 +73,9 @@ class EncoderDecoder(nn.Module):
       raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
     f0, f1, f2 = self.features
     y = nn.relu(nn.Conv(f0, (3, 3))(x))
-    y = nn.relu(nn.Conv(f1, (3, 3), strides=(2, 2))(y))
+    # Explicit padding 1, as PyTorch's: 'SAME' would pad (0, 1) and centre the windows on odd
+    # pixels, a different (shifted) model.
+    y = nn.relu(nn.Conv(f1, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))(y))
     y = nn.relu(nn.Conv(f2, (3, 3))(y))
     y = nn.relu(ConvTranspose2x(f1)(y))
     y = ConvTranspose2x(f0)(y) if self.scale == 2 else nn.Conv(f0, (3, 3))(y)

@@ -89,3 +89,20 @@ def test_residual_model_starts_at_bicubic():
   x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
   params = model.init(jax.random.key(1), x)
   np.testing.assert_allclose(model.apply(params, x), models.bicubic_upscale(x), atol=1e-6)
+
+
+def test_stride_2_conv_windows_centred_like_pytorch():
+  """The encoder's stride-2 conv is PyTorch's Conv2d(3, stride=2, padding=1): output m is
+  centred on input 2m ('SAME' would pad (0, 1) and centre it on 2m + 1)."""
+  model = models.create_model(_config())
+  x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
+  params = model.init(jax.random.key(1), x)['params']
+  _, state = model.apply({'params': params}, x, capture_intermediates=True)
+  inter = state['intermediates']
+  h0 = nn.relu(inter['Conv_0']['__call__'][0])
+  hp = jnp.pad(h0, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  k, b = params['Conv_1']['kernel'], params['Conv_1']['bias']
+  # out[m, l] = sum_ij h0[2m + i - 1, 2l + j - 1] k[i, j], written out by hand.
+  expected = sum(jnp.einsum('nhwc,cd->nhwd', hp[:, i:i + 14:2, j:j + 14:2], k[i, j])
+                 for i in range(3) for j in range(3)) + b
+  np.testing.assert_allclose(inter['Conv_1']['__call__'][0], expected, atol=1e-5)
