@@ -29,6 +29,16 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config) -> None:
       state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
 
 
+def restore(mngr: ocp.CheckpointManager, step: int, **items):
+  """mngr.restore of the named items, a damaged checkpoint reported as a UserError."""
+  try:
+    return mngr.restore(step, args=ocp.args.Composite(**items))
+  except (FileNotFoundError, KeyError, ValueError, OSError) as e:
+    raise UserError(f'checkpoint {step} in {mngr.directory} is incomplete or damaged '
+                    f'({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ""}); '
+                    f'remove that step folder to use the one before') from e
+
+
 def _architecture(config_dict) -> dict:
   return {k: list(v) if isinstance(v, (list, tuple)) else v
           for k, v in config_dict.items() if k in ARCHITECTURE_FIELDS}
@@ -43,13 +53,11 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
   step = mngr.latest_step()
   if step is None:
     return None
-  saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+  saved = restore(mngr, step, config=ocp.args.JsonRestore())['config']
   want, have = _architecture(config.to_dict()), _architecture(saved)
   if want != have:
     diff = ', '.join(f'{k}: checkpoint {have.get(k)!r} vs config {want.get(k)!r}'
                      for k in want if want.get(k) != have.get(k))
     raise UserError(f'{mngr.directory} holds a checkpoint of another model ({diff}): use '
                     f'another --workdir or the matching config')
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state)))
-  return restored['state']
+  return restore(mngr, step, state=ocp.args.StandardRestore(abstract_state))['state']

@@ -41,6 +41,15 @@ def _measure(images, hr, shave: int, y_channel: bool):
   return np.asarray(metrics.psnr(images, hr)), np.asarray(metrics.ssim(images, hr))
 
 
+def _file_part(text: str) -> str:
+  """'test[8000:]' -> 'test_8000-end', 'train[:90%]' -> 'train_start-90pct', 'a/b' -> 'a_b':
+  distinct splits get distinct file names."""
+  m = re.fullmatch(r'(.*)\[(.*):(.*)\]', text)
+  if m:
+    text = f'{m[1]}_{m[2] or "start"}-{m[3] or "end"}'
+  return re.sub(r'[^\w.-]+', '_', text.replace('%', 'pct'))
+
+
 def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int = 0,
              y_channel: bool = False, step=None) -> dict:
   """Evaluates; returns (and writes) {'protocol': ..., 'num_images': n, 'methods': {...}}."""
@@ -56,8 +65,9 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int =
   if shave < 0 or config.hr_size - 2 * shave < metrics.SSIM_WINDOW:
     raise UserError(f'--shave={shave} leaves less than the {metrics.SSIM_WINDOW}-pixel SSIM '
                     f'window of {config.hr_size}-pixel images')
-  hr = input_pipeline.eval_patches(input_pipeline.load_split(config, split), config.hr_size,
-                                   config.num_eval_patches)
+  images = input_pipeline.load_split(config, split)
+  input_pipeline.check_images(images, split, config)
+  hr = input_pipeline.eval_patches(images, config.hr_size, config.num_eval_patches)
   scale = upscaler.scale
   x = hr if scale == 1 else input_pipeline.degrade(hr, config.degradation)
   # The autoencoder's baselines upscale its image's 2x area downscale (see configs/ae28.py).
@@ -83,8 +93,7 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int =
   for name, m in result['methods'].items():
     print(f'{name:10s} {m["psnr"]:8.2f} {m["ssim"]:7.4f}')
 
-  split_name = re.sub(r'[^\w.-]+', '_', split).strip('_')  # 'test[8000:]' -> 'test_8000'
-  stem = os.path.join(workdir, f'eval_{config.dataset}_{split_name}')
+  stem = os.path.join(workdir, f'eval_{_file_part(config.dataset)}_{_file_part(split)}')
   train.write_json(stem + '.json', result)
   n = config.num_samples
   samples.write_grid(stem + '.png', [np.asarray(x[:n]), outputs['bicubic'][:n],

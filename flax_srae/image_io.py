@@ -26,7 +26,8 @@ def read_array(path: str) -> np.ndarray:
   try:
     if _png_bit_depth(path) == 16:
       width, height, rows, info = png.Reader(filename=path).asDirect()
-      arr = np.vstack([np.asarray(r, np.uint16) for r in rows])
+      # asDirect() scales down to the significant bits of an sBIT chunk: scale back to 16 bits.
+      arr = np.vstack([np.asarray(r, np.uint16) for r in rows]) << (16 - info['bitdepth'])
       return arr.reshape(height, width, info['planes']).squeeze(-1) if info['planes'] == 1 \
           else arr.reshape(height, width, info['planes'])
     with Image.open(path) as im:
@@ -37,7 +38,7 @@ def read_array(path: str) -> np.ndarray:
         # Palette, CMYK, ...: their raw values are not intensities.
         im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
       return np.asarray(im)
-  except (OSError, ValueError, png.Error) as e:
+  except (OSError, ValueError, png.Error, Image.DecompressionBombError) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
 
@@ -46,15 +47,23 @@ def to_float(arr: np.ndarray) -> np.ndarray:
   return arr.astype(np.float32) / np.iinfo(arr.dtype).max
 
 
-def write_array(path: str, arr: np.ndarray) -> None:
-  """Writes HW/HWC uint8 or uint16 pixels atomically: an existing file is replaced only whole."""
+def check_format(path: str, arr: np.ndarray) -> None:
+  """Raises UserError unless `arr` (HW/HWC, uint8/uint16) can be stored as `path`'s format."""
   ext = os.path.splitext(path)[1].lower()
   if ext not in IMAGE_SUFFIXES:
     raise UserError(f'cannot write {path}: use one of {", ".join(IMAGE_SUFFIXES)}')
+  if arr.dtype == np.uint16 and ext != '.png':
+    raise UserError(f'{path}: 16-bit images can only be written as PNG')
+  if ext in ('.jpg', '.jpeg') and arr.ndim == 3 and arr.shape[-1] in (2, 4):
+    raise UserError(f'{path}: JPEG cannot hold an alpha channel; write PNG')
+
+
+def write_array(path: str, arr: np.ndarray) -> None:
+  """Writes HW/HWC uint8 or uint16 pixels atomically: an existing file is replaced only whole."""
+  check_format(path, arr)
+  ext = os.path.splitext(path)[1].lower()
   tmp = f'{path}.tmp{ext}'
   if arr.dtype == np.uint16:
-    if ext != '.png':
-      raise UserError(f'{path}: 16-bit images can only be written as PNG')
     planes = 1 if arr.ndim == 2 else arr.shape[-1]
     writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),
                         alpha=planes in (2, 4), bitdepth=16)
@@ -62,5 +71,5 @@ def write_array(path: str, arr: np.ndarray) -> None:
       writer.write(f, arr.reshape(arr.shape[0], -1).tolist())
   else:
     squeezed = arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
-    Image.fromarray(squeezed).save(tmp)
+    Image.fromarray(squeezed).save(tmp, **({'quality': 95} if ext in ('.jpg', '.jpeg') else {}))
   os.replace(tmp, path)

@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from flax_srae import checkpointing
 from flax_srae import models
 from flax_srae.errors import UserError
 
@@ -111,8 +112,10 @@ class Upscaler:
     if images.ndim not in (2, 3, 4) or images.size == 0:
       raise UserError(f'images must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C), got shape '
                       f'{images.shape}')
-    if tile % 2 or tile <= 2 * overlap:
-      raise UserError(f'tile ({tile}) must be even and larger than twice the overlap ({overlap})')
+    if tile % 2 or overlap % 2 or tile <= 2 * overlap:
+      # Odd offsets would shift the tiles off the stride-2 encoder's grid.
+      raise UserError(f'tile ({tile}) and overlap ({overlap}) must be even, tile larger than '
+                      f'twice the overlap')
     hwc = images.ndim == 3 and images.shape[-1] <= 4
     x = images.reshape(((1,) if images.ndim == 2 or hwc else ()) + images.shape
                        + ((1,) if images.ndim == 2 or (images.ndim == 3 and not hwc) else ()))
@@ -123,6 +126,10 @@ class Upscaler:
     if dtype == np.uint8 or dtype == np.uint16:
       x = x.astype(np.float32) / np.iinfo(dtype).max
     elif np.issubdtype(dtype, np.floating):
+      lo, hi = float(x.min()), float(x.max())
+      if lo < -1e-3 or hi > 1 + 1e-3:  # e.g. 0..255 floats: clipping would whiten them
+        raise UserError(f'float images must be in [0, 1], these span [{lo:g}, {hi:g}]: divide '
+                        f'by their maximum (255 for 8-bit values)')
       x = np.clip(x.astype(np.float32), 0.0, 1.0)
     else:
       raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
@@ -165,7 +172,7 @@ def load(path: str, step: Optional[int] = None) -> Upscaler:
   if step not in mngr.all_steps():
     raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
                     f'{", ".join(map(str, mngr.all_steps()))}')
-  saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+  saved = checkpointing.restore(mngr, step, config=ocp.args.JsonRestore())['config']
   config = ml_collections.ConfigDict(saved)
   model = models.create_model(config)
   lr = config.hr_size // (1 if config.model == 'autoencoder' else 2)
@@ -176,8 +183,8 @@ def load(path: str, step: Optional[int] = None) -> Upscaler:
       lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
                                      sharding=jax.sharding.SingleDeviceSharding(device)), abstract)
   item = {'params': abstract}
-  restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+  restored = checkpointing.restore(mngr, step, state=ocp.args.PyTreeRestore(
       item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
-      partial_restore=True)))
+      partial_restore=True))
   mngr.close()
   return Upscaler(config, restored['state']['params'], step)

@@ -96,8 +96,11 @@ def read_image(path: str, channels: int) -> np.ndarray:
 
 def _read_idx(path: str) -> np.ndarray:
   opener = gzip.open if path.endswith('.gz') else open
-  with opener(path, 'rb') as f:
-    data = f.read()
+  try:
+    with opener(path, 'rb') as f:
+      data = f.read()
+  except (OSError, EOFError) as e:
+    raise UserError(f'cannot read {path}: {e}; replace the file') from e
   if len(data) < 16 or int.from_bytes(data[:4], 'big') != 0x803:
     raise UserError(f'{path} is not an IDX image file (magic 0x00000803): check config.data_dir')
   n, h, w = (int.from_bytes(data[i:i + 4], 'big') for i in (4, 8, 12))
@@ -119,7 +122,7 @@ def _load_idx(data_dir: str, name: str) -> np.ndarray:
   return _read_idx(paths[0])
 
 
-def _load_tfds(dataset: str, name: str, data_dir: Optional[str]) -> np.ndarray:
+def _load_tfds(dataset: str, name: str, data_dir: Optional[str]):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   where = data_dir or 'the default TFDS data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)'
   prepare = (f'prepare it with `tfds build {dataset} --file_format=array_record` where TFDS can '
@@ -134,8 +137,7 @@ def _load_tfds(dataset: str, name: str, data_dir: Optional[str]) -> np.ndarray:
                     f'{prepare}') from e
   except ValueError as e:
     raise UserError(f'TFDS {dataset!r} split {name!r}: {str(e).splitlines()[0]}') from e
-  images = [np.asarray(source[i]['image'], np.uint8) for i in range(len(source))]
-  return np.stack(images) if images else np.zeros((0, 1, 1, 1), np.uint8)
+  return source  # random access: only the sliced records are ever decoded
 
 
 def _folder_files(data_dir: str) -> List[str]:
@@ -149,7 +151,8 @@ def _folder_files(data_dir: str) -> List[str]:
 
 
 def _split_items(config, name: str):
-  """The whole named split, cheaply: file paths (read later) or a uint8 NHWC array."""
+  """The whole named split, cheaply indexable: file paths (read later), a uint8 NHWC array
+  (IDX) or a TFDS random-access source (records decoded when indexed)."""
   dataset, data_dir = config.dataset, config.data_dir
   if dataset in ('folder', 'idx') and not data_dir:
     raise UserError(f'dataset {dataset!r} needs --config.data_dir')
@@ -176,8 +179,16 @@ def _split_items(config, name: str):
 
 
 def _to_image(item, channels: int) -> np.ndarray:
+  """A file path, an IDX image array or a TFDS record -> HWC float32 in [0, 1]."""
   if isinstance(item, str):
     return read_image(item, channels)
+  if isinstance(item, dict):
+    if 'image' not in item:
+      raise UserError(f'TFDS records have no \'image\' feature (features: '
+                      f'{", ".join(item)}): use an image dataset')
+    item = np.asarray(item['image'])
+    if item.dtype not in (np.uint8, np.uint16):
+      raise UserError(f'TFDS images are {item.dtype}; 8- or 16-bit images are supported')
   return to_channels(to_float(item), channels)
 
 
@@ -223,6 +234,16 @@ def eval_patches(images: List[np.ndarray], size: int, count: int) -> np.ndarray:
   return random_patches(images, np.random.default_rng(EVAL_PATCH_SEED), count, size)
 
 
+def check_images(images: List[np.ndarray], spec: str, config) -> None:
+  """A split must hold images and none smaller than the patches cut from it."""
+  if not images:
+    raise UserError(f'split {spec!r} of {config.dataset} is empty: check the slice')
+  small = min(min(img.shape[:2]) for img in images)
+  if small < config.hr_size:
+    raise UserError(f'split {spec!r} has images of side {small}, smaller than hr_size '
+                    f'{config.hr_size}: lower --config.hr_size')
+
+
 def load(config) -> Data:
   """Train images and fixed eval patches for `config`, with clear errors for bad input."""
   if config.degradation not in DEGRADATIONS:
@@ -231,11 +252,6 @@ def load(config) -> Data:
   check_disjoint(config)
   train = load_split(config, config.train_split)
   evaluation = load_split(config, config.eval_split)
-  for spec, images in ((config.train_split, train), (config.eval_split, evaluation)):
-    if not images:
-      raise UserError(f'split {spec!r} of {config.dataset} is empty: check the slice')
-    small = min(min(img.shape[:2]) for img in images)
-    if small < config.hr_size:
-      raise UserError(f'split {spec!r} has images of side {small}, smaller than hr_size '
-                      f'{config.hr_size}: lower --config.hr_size')
+  check_images(train, config.train_split, config)
+  check_images(evaluation, config.eval_split, config)
   return Data(train=train, eval=eval_patches(evaluation, config.hr_size, config.num_eval_patches))

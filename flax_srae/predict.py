@@ -32,22 +32,22 @@ def _plan(src: str, dst: str):
   if _same_or_inside(dst, src) or _same_or_inside(src, dst):
     raise UserError(f'output {dst} would overwrite or sit inside the input {src}: choose '
                     f'another --output')
+  parent = os.path.dirname(os.path.abspath(dst))
+  if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+    raise UserError(f'cannot write into {parent}: create it or choose another --output')
   if os.path.isdir(src):
     names = sorted(f for f in os.listdir(src) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
     if not names:
       raise UserError(f'no image files ({", ".join(image_io.IMAGE_SUFFIXES)}) in {src}')
-    if os.path.exists(dst) and not os.path.isdir(dst):
-      raise UserError(f'input is a folder, so --output must be a folder; {dst} is a file')
+    if os.path.exists(dst) and not (os.path.isdir(dst) and os.access(dst, os.W_OK)):
+      raise UserError(f'input is a folder, so --output must be a writable folder; {dst} is not')
     return [(os.path.join(src, n), os.path.join(dst, n)) for n in names], False
-  if src.lower().endswith('.npy') != dst.lower().endswith('.npy'):
+  is_npy = src.lower().endswith('.npy')
+  if is_npy != dst.lower().endswith('.npy'):
     raise UserError('a .npy input needs a .npy output and an image input an image output')
   if os.path.isdir(dst):
     raise UserError(f'--output {dst} is a folder; give a file name')
-  if not src.lower().endswith('.npy'):
-    ext = os.path.splitext(dst)[1].lower()
-    if ext not in image_io.IMAGE_SUFFIXES:
-      raise UserError(f'--output {dst}: use one of {", ".join(image_io.IMAGE_SUFFIXES)}')
-  return [(src, dst)], src.lower().endswith('.npy')
+  return [(src, dst)], is_npy
 
 
 def _read(path: str, is_npy: bool) -> np.ndarray:
@@ -60,11 +60,14 @@ def _read(path: str, is_npy: bool) -> np.ndarray:
 
 
 def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
-  if not is_npy:
-    return image_io.write_array(path, arr)
-  tmp = path + '.tmp.npy'
-  np.save(tmp, arr)
-  os.replace(tmp, path)
+  try:
+    if not is_npy:
+      return image_io.write_array(path, arr)
+    tmp = path + '.tmp.npy'
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+  except OSError as e:
+    raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 
 
 def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512) -> list:
@@ -72,6 +75,9 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512) -> lis
   jobs, is_npy = _plan(src, dst)
   upscaler = inference.load(workdir, step)
   images = [_read(path, is_npy) for path, _ in jobs]  # all readable before anything is written
+  if not is_npy:
+    for (_, out_path), img in zip(jobs, images):  # the outputs keep the inputs' modes
+      image_io.check_format(out_path, img)
   outputs = [upscaler.upscale(img, tile=tile) for img in images]
   if os.path.isdir(src):
     os.makedirs(dst, exist_ok=True)

@@ -34,9 +34,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'features must be three positive widths, e.g. (32, 64, 128), got '
                     f'{tuple(config.features)}')
   for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
-               'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
+               'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
+               'num_samples'):
     if config[name] <= 0:
       raise UserError(f'{name} must be positive, got {config[name]}')
+  if config.seed < 0:
+    raise UserError(f'seed must be >= 0, got {config.seed}')
   if config.learning_rate <= 0:
     raise UserError(f'learning_rate must be positive, got {config.learning_rate}')
   # The model sees hr/2 (sr) or hr (autoencoder) and its encoder halves that again.
@@ -190,7 +193,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   scale = scale_of(config)
   stop = _StopRequest()
   first_bad_step = jnp.array(-1, jnp.int32)
-  train_seconds, timed_steps = 0.0, 0
+  # Training time adds up over resumes: a side file kept in step with the checkpoints.
+  timing_path = os.path.join(workdir, 'train_timing.json')
+  timing = (start and _read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
   try:
     t_log, window_start = time.perf_counter(), start
     for step in range(start + 1, config.num_train_steps + 1):
@@ -209,8 +214,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       elif report:
         loss = float(loss)  # waits for the step: the timing below is of finished work
         elapsed, steps = time.perf_counter() - t_log, step - window_start
-        train_seconds += elapsed
-        timed_steps += steps
+        timing['seconds'] += elapsed
+        timing['steps_timed'] += steps
         line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
                 f'{steps * config.batch_size / elapsed:.0f} img/s')
         if step % config.eval_every_steps == 0 and not final:
@@ -223,6 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if step % config.checkpoint_every_steps == 0 or final or stopping:
         _check_finite(int(first_bad_step), mngr)  # a checkpoint never holds a NaN
         checkpointing.save(mngr, step, state, config)
+        write_json(timing_path, timing)
       if stopping:
         mngr.wait_until_finished()
         raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
@@ -239,12 +245,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   results = {'step': step, 'model': config.model, 'dataset': config.dataset,
              'eval_split': config.eval_split, 'num_eval_images': len(data.eval),
              'eval': m, 'parameters': n_params}
-  previous = _read_json(os.path.join(workdir, 'results.json'))
-  if timed_steps:
-    results['train'] = {'images_per_sec': timed_steps * config.batch_size / train_seconds,
-                        'seconds': train_seconds, 'steps_timed': timed_steps}
-  elif previous and 'train' in previous:  # finished run evaluated again: keep its timing
-    results['train'] = previous['train']
+  # Steps that include compilation are not timed: a run of one step has no throughput.
+  results['train'] = dict(timing, images_per_sec=(
+      timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))
   write_json(os.path.join(workdir, 'results.json'), results)
   hr = data.eval[:config.num_samples]
   columns = jax.device_get(predict(state, hr, config.degradation, scale)) + (hr,)

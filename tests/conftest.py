@@ -28,12 +28,24 @@ def tiny_config():
   return make_tiny_config()
 
 
-@pytest.fixture(scope='session')
-def trained_workdir(tmp_path_factory):
-  """A workdir holding a tiny model trained for 3 steps (shared: treat it as read-only)."""
+def _train_tiny(tmp_path_factory, channels, hr_size=12):
   from flax_srae import train
   config = make_tiny_config()
   config.num_train_steps = 3
-  workdir = str(tmp_path_factory.mktemp('trained'))
+  config.channels = channels
+  config.hr_size = hr_size
+  workdir = str(tmp_path_factory.mktemp(f'trained{channels}'))
   train.train_and_evaluate(config, workdir)
   return workdir
+
+
+@pytest.fixture(scope='session')
+def trained_workdir(tmp_path_factory):
+  """A workdir holding a tiny grayscale model trained for 3 steps (shared: read-only)."""
+  return _train_tiny(tmp_path_factory, 1)
+
+
+@pytest.fixture(scope='session')
+def trained_rgb_workdir(tmp_path_factory):
+  """The same with an RGB model on 16x16 patches (room for a shaved border)."""
+  return _train_tiny(tmp_path_factory, 3, hr_size=16)

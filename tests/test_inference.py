@@ -46,8 +46,14 @@ def test_upscale_layouts_and_dtypes(upscaler, shape, expected, dtype):
     images = rng.random(shape).astype(dtype)
   out = upscaler.upscale(images)
   assert out.shape == expected and out.dtype == dtype
-  if np.issubdtype(dtype, np.floating):
-    assert out.min() >= 0 and out.max() <= 1
+  # Every layout and dtype gives the values of the same images passed as float32 NHWC.
+  top = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+  nhwc = images[None] if images.ndim == 3 and shape[-1] <= 4 else images
+  nhwc = nhwc[None, ..., None] if images.ndim == 2 else nhwc
+  nhwc = nhwc[..., None] if nhwc.ndim == 3 else nhwc
+  reference = upscaler.upscale((nhwc / top).astype(np.float32))
+  np.testing.assert_allclose(out.reshape(reference.shape) / top, reference,
+                             atol=0.51 / top if top > 1 else 1e-5)
 
 
 def test_upscale_equals_the_model_on_even_sizes(upscaler):
@@ -183,8 +189,6 @@ def test_predict_bad_inputs_write_nothing(trained_workdir, tmp_path):
   (tmp_path / 'bad.npy').write_bytes(b'not numpy')
   with pytest.raises(UserError, match='cannot read array'):
     predict.predict(trained_workdir, str(tmp_path / 'bad.npy'), str(tmp_path / 'o.npy'))
-  with pytest.raises(UserError, match='no complete checkpoint'):
-    predict.predict(str(src), str(src / 'a.png'), str(tmp_path / 'o.png'))
 
 
 def test_evaluate_reproduces_results_and_compares_baselines(trained_workdir):
@@ -197,8 +201,8 @@ def test_evaluate_reproduces_results_and_compares_baselines(trained_workdir):
   assert set(result['methods']) == {'model', 'nearest', 'bilinear', 'bicubic', 'lanczos'}
   assert os.path.exists(os.path.join(trained_workdir, 'eval_builtin_test.json'))
   assert os.path.exists(os.path.join(trained_workdir, 'eval_builtin_test.png'))
-  shaved = evaluate.evaluate(trained_workdir, shave=0, split='test[:2]')
-  assert shaved['num_images'] == 20 and shaved['split'] == 'test[:2]'
+  sliced = evaluate.evaluate(trained_workdir, split='test[:2]')
+  assert sliced['num_images'] == 20 and sliced['split'] == 'test[:2]'
 
 
 def test_evaluate_protocol_errors(trained_workdir):
@@ -216,3 +220,50 @@ def test_cli_errors_are_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
+
+
+def test_more_bad_inputs(upscaler, trained_workdir, tmp_path):
+  with pytest.raises(UserError, match='must be in \\[0, 1\\]'):
+    upscaler.upscale(np.full((8, 8), 200.0, np.float32))
+  with pytest.raises(UserError, match='must be even'):
+    upscaler.upscale(np.zeros((8, 8), np.float32), tile=40, overlap=7)
+  # RGBA cannot become a JPEG: refused before anything is written.
+  src = tmp_path / 'in'
+  src.mkdir()
+  Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(src / 'icon.png')
+  with pytest.raises(UserError, match='JPEG cannot hold an alpha'):
+    predict.predict(trained_workdir, str(src / 'icon.png'), str(tmp_path / 'icon.jpg'))
+  assert not (tmp_path / 'icon.jpg').exists()
+  with pytest.raises(UserError, match='cannot write into'):
+    predict.predict(trained_workdir, str(src / 'icon.png'), str(tmp_path / 'no' / 'x.png'))
+  with pytest.raises(UserError, match='no complete checkpoint'):
+    predict.predict(str(src), str(src / 'icon.png'), str(tmp_path / 'o.png'))
+
+
+def test_damaged_checkpoint_is_a_clear_error(trained_workdir, tmp_path):
+  import shutil
+  work = tmp_path / 'copy'
+  shutil.copytree(trained_workdir, work)
+  step_dir = work / 'checkpoints' / '3'
+  shutil.rmtree(step_dir / 'state')
+  with pytest.raises(UserError, match='checkpoint 3 .* incomplete or damaged'):
+    flax_srae.load(str(work))
+
+
+def test_evaluate_shave_and_y_channel_on_an_rgb_model(trained_rgb_workdir):
+  plain = evaluate.evaluate(trained_rgb_workdir)
+  assert plain['protocol'].startswith('RGB, shave 0')
+  y = evaluate.evaluate(trained_rgb_workdir, shave=0, y_channel=True)
+  assert y['protocol'].startswith('Y (BT.601)')
+  assert y['methods']['bicubic']['psnr'] != plain['methods']['bicubic']['psnr']
+  shaved = evaluate.evaluate(trained_rgb_workdir, shave=2)
+  assert shaved['protocol'].startswith('RGB, shave 2')
+  assert shaved['methods']['model']['psnr'] != plain['methods']['model']['psnr']
+
+
+def test_evaluate_errors_and_distinct_file_names(trained_workdir):
+  with pytest.raises(UserError, match='is empty'):
+    evaluate.evaluate(trained_workdir, split='test[99:]')
+  assert evaluate._file_part('test[:8000]') != evaluate._file_part('test[8000:]')
+  assert evaluate._file_part('train[:90%]') == 'train_start-90pct'
+  assert evaluate._file_part('emnist/balanced') == 'emnist_balanced'

@@ -152,7 +152,13 @@ def test_folder_errors(tmp_path):
     input_pipeline.load_split(config, 'train')
 
 
-def test_builtin_source_needs_no_network_and_holds_out_photos():
+def test_builtin_source_needs_no_network_and_holds_out_photos(monkeypatch):
+  import socket
+
+  def no_network(*args, **kwargs):
+    raise AssertionError('the builtin dataset must not touch the network')
+  monkeypatch.setattr(socket, 'socket', no_network)
+  monkeypatch.setattr(socket, 'create_connection', no_network)
   config = _config()
   data = input_pipeline.load(config)
   assert len(data.train) >= 10
