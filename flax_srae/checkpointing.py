@@ -1,8 +1,8 @@
 """Orbax checkpoints in WORKDIR/checkpoints: the train state plus the config that made it."""
 import os
+import signal
 from typing import Any, Optional
 
-import jax
 import orbax.checkpoint as ocp
 
 from flax_srae.errors import UserError
@@ -10,6 +10,13 @@ from flax_srae.errors import UserError
 # Fields that fix the parameters' shapes and meaning: a checkpoint is only resumed by a config
 # that agrees on all of them.
 ARCHITECTURE_FIELDS = ('model', 'channels', 'features')
+
+
+def architecture_subfolder(workdir: str, config) -> str:
+  """WORKDIR/<model>_c<channels>_f<features>: one stable place per architecture, so a second
+  run with --new_subfolder resumes there."""
+  features = '-'.join(map(str, config.features))
+  return os.path.join(workdir, f'{config.model}_c{config.channels}_f{features}')
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -23,10 +30,30 @@ def manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
       item_names=('state', 'config'))
 
 
+# Test hook: the process SIGKILLs itself while the save of this step is being written.
+KILL_DURING_SAVE_ENV = 'FLAX_SRAE_TEST_KILL_DURING_SAVE'
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state, config) -> None:
-  """Starts an asynchronous save; Orbax commits it atomically once it is complete."""
-  mngr.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
+  """Starts an asynchronous save; Orbax writes it to a temporary folder and renames it into
+  place only once complete, so a crash mid-save leaves the previous checkpoint the latest."""
+  try:
+    mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
+  except OSError as e:  # includes the previous save's failure, raised by this call
+    raise UserError(f'saving checkpoint {step} in {mngr.directory} failed ({e.strerror or e}): '
+                    f'free disk space or fix permissions; earlier checkpoints are intact') from e
+  if os.environ.get(KILL_DURING_SAVE_ENV) == str(step):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wait(mngr: ocp.CheckpointManager) -> None:
+  """Waits for the pending save, reporting a failed one (disk full, ...) as a UserError."""
+  try:
+    mngr.wait_until_finished()
+  except OSError as e:
+    raise UserError(f'saving a checkpoint in {mngr.directory} failed ({e.strerror or e}): free '
+                    f'disk space or fix permissions; earlier checkpoints are intact') from e
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, **items):
@@ -59,5 +86,6 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
     diff = ', '.join(f'{k}: checkpoint {have.get(k)!r} vs config {want.get(k)!r}'
                      for k in want if want.get(k) != have.get(k))
     raise UserError(f'{mngr.directory} holds a checkpoint of another model ({diff}): use '
-                    f'another --workdir or the matching config')
+                    f'the matching config, another --workdir, or --new_subfolder to train in '
+                    f'a subfolder of this workdir (nothing here is deleted)')
   return restore(mngr, step, state=ocp.args.StandardRestore(abstract_state))['state']

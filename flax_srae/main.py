@@ -11,12 +11,15 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from flax_srae import checkpointing
 from flax_srae import train
 from flax_srae.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, results.json and samples.png; '
                     'running again with the same folder resumes.')
+flags.DEFINE_bool('new_subfolder', False, 'Train in WORKDIR/<model>_c<channels>_f<features> '
+                  '(for a workdir holding another architecture\'s checkpoints).')
 config_flags.DEFINE_config_file('config', None, 'Training configuration file.', lock_config=True)
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -33,7 +36,11 @@ def main(argv):
   logging.info('JAX %s, process %d/%d, devices: %s', jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    workdir = FLAGS.workdir
+    if FLAGS.new_subfolder:
+      workdir = checkpointing.architecture_subfolder(workdir, FLAGS.config)
+      logging.info('training in %s', workdir)
+    train.train_and_evaluate(FLAGS.config, workdir)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

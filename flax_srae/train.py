@@ -42,6 +42,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'seed must be >= 0, got {config.seed}')
   if config.learning_rate <= 0:
     raise UserError(f'learning_rate must be positive, got {config.learning_rate}')
+  if config.batch_size % jax.device_count():
+    raise UserError(f'batch_size {config.batch_size} must divide by the {jax.device_count()} '
+                    f'devices: use a multiple of {jax.device_count()}')
   # The model sees hr/2 (sr) or hr (autoencoder) and its encoder halves that again.
   multiple = 2 if config.model == 'autoencoder' else 4
   if config.hr_size % multiple or config.hr_size < 12:
@@ -230,12 +233,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         checkpointing.save(mngr, step, state, config)
         write_json(timing_path, timing)
       if stopping:
-        mngr.wait_until_finished()
+        checkpointing.wait(mngr)
         raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
                         f'{mngr.directory}: run the same command to resume')
+    checkpointing.wait(mngr)
   finally:
     stop.restore()
-    mngr.wait_until_finished()
     mngr.close()
 
   step = int(state.step)

@@ -49,3 +49,16 @@ def trained_workdir(tmp_path_factory):
 def trained_rgb_workdir(tmp_path_factory):
   """The same with an RGB model on 16x16 patches (room for a shaved border)."""
   return _train_tiny(tmp_path_factory, 3, hr_size=16)
+
+
+def restore_state(workdir, config):
+  """The latest train state saved in `workdir` (or None)."""
+  import functools
+  import jax
+  from flax_srae import checkpointing, models, train
+  mngr = checkpointing.manager(str(workdir))
+  abstract = jax.eval_shape(functools.partial(
+      train.create_train_state, config, models.create_model(config), jax.random.key(0)))
+  state = checkpointing.restore_latest(mngr, abstract, config)
+  mngr.close()
+  return state

@@ -14,18 +14,9 @@ import pytest
 from flax_srae import checkpointing
 from flax_srae import train
 from flax_srae.errors import UserError
+from conftest import restore_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _params(workdir, config):
-  mngr = checkpointing.manager(str(workdir))
-  model = train.models.create_model(config)
-  abstract = jax.eval_shape(functools.partial(
-      train.create_train_state, config, model, jax.random.key(0)))
-  state = checkpointing.restore_latest(mngr, abstract, config)
-  mngr.close()
-  return state
 
 
 def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path):
@@ -38,8 +29,8 @@ def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path
   tiny_config.num_train_steps = 6
   resumed = train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
   assert resumed['step'] == straight['step'] == 6
-  a = _params(tmp_path / 'straight', tiny_config)
-  b = _params(tmp_path / 'resumed', tiny_config)
+  a = restore_state(tmp_path / 'straight', tiny_config)
+  b = restore_state(tmp_path / 'resumed', tiny_config)
   assert int(a.step) == int(b.step) == 6
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
     np.testing.assert_array_equal(x, y)
@@ -104,18 +95,22 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
   assert proc.stderr.strip().splitlines()[-1] == 'error: batch_size must be positive, got 0'
 
 
-def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, signum):
   cmd = _main(tmp_path, '--config.num_train_steps=100000')
   proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
   lines = []
   for line in proc.stderr:
     lines.append(line)
     if 'step 3/' in line:
-      proc.send_signal(signal.SIGINT)
+      sent = time.monotonic()
+      proc.send_signal(signum)
       break
   _, rest = proc.communicate(timeout=120)
+  assert time.monotonic() - sent < 30  # stops in seconds
   assert proc.returncode == 1, ''.join(lines) + rest
-  assert 'stopped by SIGINT' in rest and 'run the same command to resume' in rest
+  assert f'stopped by {signal.Signals(signum).name}' in rest
+  assert 'run the same command to resume' in rest
   mngr = ocp.CheckpointManager(checkpointing.checkpoint_dir(str(tmp_path)))
   saved = mngr.latest_step()
   assert saved is not None and saved >= 3
@@ -135,6 +130,26 @@ def test_non_finite_loss_stops_without_saving_it(tiny_config, tmp_path):
   tiny_config.checkpoint_every_steps = 1
   with pytest.raises(UserError, match=r'not finite at step (\d+); stopped without saving it'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
-  state = _params(tmp_path, tiny_config)
+  state = restore_state(tmp_path, tiny_config)
   for leaf in jax.tree.leaves(state.params):
     assert np.all(np.isfinite(leaf))                          # nothing non-finite was written
+
+
+def test_new_subfolder_flag_trains_beside_another_architecture(tmp_path):
+  first = subprocess.run(_main(tmp_path, '--config.num_train_steps=1'), cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+  assert first.returncode == 0, first.stderr
+  other = _main(tmp_path, '--config.num_train_steps=1', '--config.model=seed')
+  refused = subprocess.run(other, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert refused.returncode == 1 and '--new_subfolder' in refused.stderr
+  moved = subprocess.run(other + ['--new_subfolder'], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+  assert moved.returncode == 0, moved.stderr
+  assert (tmp_path / 'seed_c1_f4-8-8' / 'results.json').exists()
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1']   # the first run is untouched
+
+
+def test_unwritable_workdir_reported_at_start(tiny_config, tmp_path):
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(UserError, match='cannot write to workdir'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'file' / 'run'))
