@@ -69,6 +69,12 @@ def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
     ('model', 'vdsr', 'unknown model'),
     ('degradation', 'blur', 'unknown degradation'),
     ('channels', 2, 'channels must be 1'),
+    ('num_train_steps', 0, 'num_train_steps must be positive'),
+    ('seed', -1, 'seed must be >= 0'),
+    ('features', (4, 8), 'features must be three positive widths'),
+    ('hr_size', 8, 'at least 12'),
+    ('train_split', 'train[99:]', 'is empty'),
+    ('train_split', 'train[:50%', 'cannot parse split'),
 ])
 def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message):
   tiny_config[field] = value
@@ -153,3 +159,27 @@ def test_unwritable_workdir_reported_at_start(tiny_config, tmp_path):
   (tmp_path / 'file').write_text('x')
   with pytest.raises(UserError, match='cannot write to workdir'):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'file' / 'run'))
+
+
+def test_batch_not_divisible_by_device_count_rejected(tmp_path):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4')
+  proc = subprocess.run(_main(tmp_path, '--config.batch_size=6'), cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      'error: batch_size 6 must divide by the 4 devices: use a multiple of 4')
+
+
+def test_failed_save_is_reported_and_earlier_checkpoints_stay(tiny_config, tmp_path,
+                                                              monkeypatch):
+  tiny_config.num_train_steps = 3
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+
+  def disk_full(self, *args, **kwargs):
+    raise OSError(28, 'No space left on device')
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', disk_full)
+  tiny_config.num_train_steps = 6
+  with pytest.raises(UserError, match='saving checkpoint 6 .*No space left on device.*intact'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  monkeypatch.undo()
+  assert int(restore_state(tmp_path, tiny_config).step) == 3
