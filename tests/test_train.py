@@ -14,7 +14,7 @@ import pytest
 from flax_srae import checkpointing
 from flax_srae import train
 from flax_srae.errors import UserError
-from conftest import restore_state
+from conftest import MNIST_DIR, restore_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -183,3 +183,20 @@ def test_failed_save_is_reported_and_earlier_checkpoints_stay(tiny_config, tmp_p
     train.train_and_evaluate(tiny_config, str(tmp_path))
   monkeypatch.undo()
   assert int(restore_state(tmp_path, tiny_config).step) == 3
+
+
+@pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason='needs ../shared/data/mnist')
+def test_benchmark_reports_the_peer_keys():
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', f'--data_dir={MNIST_DIR}',
+                         '--steps=3', '--eval_every=2', '--seconds=0.1', '--model=seed'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [json.loads(line) for line in proc.stdout.splitlines()]
+  summary = lines[-1]
+  assert summary['summary'] and summary['steps'] == 3 and summary['model'] == 'seed'
+  for key in ('images_per_sec', 'compile_seconds', 'eval_psnr', 'infer_28_images_per_sec_batch1',
+              'infer_28_images_per_sec_batch256', 'infer_56_images_per_sec_batch1',
+              'infer_56_images_per_sec_batch256', 'pipeline_images_per_sec'):
+    assert summary[key] > 0, key
+  assert summary['train_step_compilations'] == 1
+  assert [line['step'] for line in lines if 'step' in line and 'summary' not in line] == [2, 3]
