@@ -13,4 +13,5 @@ from configs import default
 def get_config():
   config = default.get_config()
   config.model = 'autoencoder'
+  config.batch_size = 32    # the encoder sees 28x28, 4x the pixels of sr28's 14x14 input
   return config
