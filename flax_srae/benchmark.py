@@ -16,15 +16,14 @@ the peer's --mode infer) and `pipeline_images_per_sec` (batches made and put on 
 """
 import functools
 import json
-import sys
 import time
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax_srae import errors
 from flax_srae import input_pipeline
 from flax_srae import models
 from flax_srae import train
@@ -117,15 +116,9 @@ def run(data_dir: str, steps: int, model_name: str, target_psnr: float, eval_eve
   return summary
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+def _main():
   f = flags.FLAGS
-  try:
-    run(f.data_dir, f.steps, f.model, f.target_psnr, f.eval_every, f.seconds)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+  run(f.data_dir, f.steps, f.model, f.target_psnr, f.eval_every, f.seconds)
 
 
 def _define_flags():
@@ -141,4 +134,4 @@ def _define_flags():
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  errors.run_command(_main)

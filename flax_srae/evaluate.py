@@ -10,14 +10,13 @@ with a sample grid DIR/eval_<dataset>_<split>.png (low-res | bicubic | model | g
 """
 import os
 import re
-import sys
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax_srae import errors
 from flax_srae import inference
 from flax_srae import input_pipeline
 from flax_srae import metrics
@@ -102,15 +101,9 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int =
   return result
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    f = flags.FLAGS
-    evaluate(f.workdir, f.dataset, f.data_dir, f.split, f.shave, f.y_channel, f.step)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+def _main():
+  f = flags.FLAGS
+  evaluate(f.workdir, f.dataset, f.data_dir, f.split, f.shave, f.y_channel, f.step)
 
 
 def _define_flags():
@@ -128,4 +121,4 @@ def _define_flags():
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  errors.run_command(_main)

@@ -3,17 +3,15 @@
 Config fields are overridden as --config.key=value (see configs/default.py).
 """
 import logging as py_logging
-import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
 from flax_srae import checkpointing
+from flax_srae import errors
 from flax_srae import train
-from flax_srae.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, results.json and samples.png; '
@@ -29,22 +27,16 @@ def _quiet_orbax(record) -> bool:
   return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+def main():
   logging.get_absl_handler().addFilter(_quiet_orbax)
   logging.info('JAX %s, process %d/%d, devices: %s', jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
-  try:
-    workdir = FLAGS.workdir
-    if FLAGS.new_subfolder:
-      workdir = checkpointing.architecture_subfolder(workdir, FLAGS.config)
-      logging.info('training in %s', workdir)
-    train.train_and_evaluate(FLAGS.config, workdir)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+  workdir = FLAGS.workdir
+  if FLAGS.new_subfolder:
+    workdir = checkpointing.architecture_subfolder(workdir, FLAGS.config)
+    logging.info('training in %s', workdir)
+  train.train_and_evaluate(FLAGS.config, workdir)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  errors.run_command(main)

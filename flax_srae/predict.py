@@ -8,16 +8,14 @@ input is read and checked before anything is written, and every file is written 
 (temporary file, then rename), so a failure never leaves partial outputs.
 """
 import os
-import sys
 
-from absl import app
 from absl import flags
 import numpy as np
 
+from flax_srae import errors
 from flax_srae import image_io
 from flax_srae import inference
 from flax_srae.errors import UserError
-
 
 
 def _same_or_inside(a: str, b: str) -> bool:
@@ -88,15 +86,9 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512) -> lis
   return [out_path for _, out_path in jobs]
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    predict(flags.FLAGS.workdir, flags.FLAGS.input, flags.FLAGS.output, flags.FLAGS.step,
-            flags.FLAGS.tile)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+def _main():
+  f = flags.FLAGS
+  predict(f.workdir, f.input, f.output, f.step, f.tile)
 
 
 def _define_flags():
@@ -111,4 +103,4 @@ def _define_flags():
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  errors.run_command(_main)
