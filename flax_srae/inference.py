@@ -65,7 +65,9 @@ class Upscaler:
     if max(x.shape[1:3]) > tile:
       out = np.concatenate([self._tiled(x[i:i + 1], tile, overlap) for i in range(n)])
     else:
-      out = self._batched(x, batch_size)
+      # No more pixels per call than one tile: activations stay bounded for any batch.
+      per_call = max(1, min(batch_size, tile * tile // (x.shape[1] * x.shape[2])))
+      out = self._batched(x, per_call)
     return out[:, :h * self.scale, :w * self.scale]
 
   def _batched(self, x: np.ndarray, batch_size: int) -> np.ndarray:
