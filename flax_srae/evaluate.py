@@ -12,7 +12,6 @@ import os
 import re
 
 from absl import flags
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -68,12 +67,10 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int =
   input_pipeline.check_images(images, split, config)
   hr = input_pipeline.eval_patches(images, config.hr_size, config.num_eval_patches)
   scale = upscaler.scale
-  x = hr if scale == 1 else input_pipeline.degrade(hr, config.degradation)
-  # The autoencoder's baselines upscale its image's 2x area downscale (see configs/ae28.py).
-  low = np.asarray(input_pipeline.degrade(hr, 'area') if scale == 1 else x)
-  outputs = {'model': upscaler.upscale(np.asarray(x))}
+  x = np.asarray(train.model_input(hr, config.degradation, scale))
+  outputs = {'model': upscaler.upscale(x)}
   for name, method in BASELINES.items():
-    outputs[name] = np.clip(np.asarray(jax.image.resize(low, hr.shape, method)), 0.0, 1.0)
+    outputs[name] = np.clip(np.asarray(train.baseline(x, scale, method)), 0.0, 1.0)
 
   channels = ('Y (BT.601) of 8-bit-rounded images' if y_channel
               else 'grayscale' if config.channels == 1 else 'RGB')

@@ -61,11 +61,13 @@ def model_input(hr, degradation: str, scale: int):
   return hr if scale == 1 else input_pipeline.degrade(hr, degradation, scale)
 
 
-def baseline(x, scale: int):
-  """Bicubic upscaling of the input (for the autoencoder, of its 2x area downscale)."""
+def baseline(x, scale: int, method: str = 'bicubic'):
+  """Classic x2 upscaling (a `jax.image.resize` method) of the model input; for the
+  autoencoder, of its 2x area downscale."""
   if scale == 1:
     x = input_pipeline.degrade(x, 'area')
-  return models.bicubic_upscale(x, 2)
+  n, h, w, c = x.shape
+  return jax.image.resize(x, (n, 2 * h, 2 * w, c), method)
 
 
 def create_train_state(config, model, rng) -> train_state.TrainState:
