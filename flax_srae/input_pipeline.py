@@ -13,7 +13,6 @@ import re
 from typing import List, Optional
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from flax_srae.errors import UserError

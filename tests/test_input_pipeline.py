@@ -1,7 +1,6 @@
 import gzip
 import os
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image

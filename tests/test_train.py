@@ -1,4 +1,3 @@
-import functools
 import json
 import os
 import signal
@@ -124,7 +123,7 @@ def test_signal_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, signum
   cmd[-1] = f'--config.num_train_steps={saved + 2}'
   done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert done.returncode == 0, done.stderr
-  assert f'resumed from' in done.stderr and f'at step {saved}' in done.stderr
+  assert 'resumed from' in done.stderr and f'at step {saved}' in done.stderr
   assert json.loads((tmp_path / 'results.json').read_text())['step'] == saved + 2
 
 
