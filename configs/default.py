@@ -8,10 +8,13 @@ import ml_collections
 def get_config():
   config = ml_collections.ConfigDict()
 
-  # Model: 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder'.
+  # Model: 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder',
+  # 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic).
   config.model = 'seed_residual'
   config.channels = 1                 # 1: grayscale, 3: RGB
-  config.features = (32, 64, 128)     # encoder widths; the decoder mirrors the first two
+  config.features = (32, 64, 128)     # seed family: encoder widths; the decoder mirrors two
+  config.width = 32                   # edsr: channels of every convolution
+  config.num_blocks = 6               # edsr: residual blocks
 
   # Data: 'builtin' (photos inside scikit-image, no network), 'folder' (image files in
   # data_dir), 'idx' (MNIST-format files in data_dir) or any TFDS name prepared in data_dir.
@@ -26,6 +29,8 @@ def get_config():
   # Optimisation.
   config.batch_size = 128
   config.learning_rate = 1e-3         # Adam
+  config.loss = 'mse'                 # 'mse' or 'l1' (mean absolute error)
+  config.augment = False              # random 90-degree rotations and flips of training patches
   config.num_train_steps = 2000
   config.seed = 0
 

@@ -1,18 +1,27 @@
-"""Speed benchmark on the PyTorch peer's protocol (../shared/peers/torch_seed_sr.py).
+"""Speed benchmarks on the PyTorch peers' protocols (../shared/peers/).
 
   python -m flax_srae.benchmark --data_dir=../shared/data/mnist [--steps=N] [--model=NAME]
                                 [--target_psnr=DB] [--eval_every=50]
+  python -m flax_srae.benchmark --task=photo --data_dir=../shared/data/sun80 [--steps=N]
+                                [--target_psnr=DB] [--eval_every=250]
 
-Protocol, as the peer's: MNIST t10k IDX files, images [0, 8000) train and [8000, 10000) eval,
-2x2 area degradation (14x14 -> 28x28), batch 128, Adam 1e-3, batches drawn uniformly with
-replacement, eval PSNR averaged per image with the output clipped. Training runs through the
-product's own code (`input_pipeline.train_batch`, `train.train_step`, `train.evaluate`).
-
-Prints one JSON object per line; the last one is the summary: `images_per_sec` (training,
-compile and evaluation excluded), `compile_seconds`, `eval_psnr`, `seconds_to_target` (wall
-seconds from start, compile included, to the first eval at or above --target_psnr),
+--task=mnist (torch_seed_sr.py): MNIST t10k IDX files, images [0, 8000) train and [8000, 10000)
+eval, 2x2 area degradation (14x14 -> 28x28), batch 128, Adam 1e-3, MSE, batches drawn uniformly
+with replacement, eval PSNR averaged per image with the output clipped. The summary has
 `infer_28_images_per_sec_batch1/256` (14->28), `infer_56_images_per_sec_batch1/256` (28->56,
 the peer's --mode infer) and `pipeline_images_per_sec` (batches made and put on the device).
+
+--task=photo (torch_photo_sr.py): the 'edsr' model (width 32, 6 blocks: the peer's network) on
+sun80 files [0, 70) train, [70, 80) eval, luma pairs by PIL bicubic downscale of whole images,
+L1, Adam 1e-3, batch 32 of 24x24 -> 48x48 crops with random rotations and flips; eval on whole
+images, output rounded to 8 bits, 2-pixel shave. The summary has `infer_512_megapixels_per_sec`
+(one 256x256 -> 512x512 image) and `infer_128_batch16_megapixels_per_sec` (16 of 64 -> 128).
+
+Training runs through the product's own code (`input_pipeline`, `train.train_step`,
+`train.evaluate*`). Prints one JSON object per line; the last one is the summary, with
+`images_per_sec` (training, compile and evaluation excluded), `compile_seconds`, `eval_psnr` and
+`seconds_to_target` (wall seconds from start, compile included, to the first eval at or above
+--target_psnr).
 """
 import functools
 import json
@@ -29,12 +38,14 @@ from flax_srae import models
 from flax_srae import train
 from flax_srae.errors import UserError
 
+TASKS = ('mnist', 'photo')
+
 
 def _emit(obj) -> None:
   print(json.dumps(obj), flush=True)
 
 
-def _per_second(fn, count: int, seconds: float) -> float:
+def _per_second(fn, count: float, seconds: float) -> float:
   """count / seconds-per-call of fn(), timed for about `seconds` after a warm-up."""
   jax.block_until_ready(fn())
   n, t0 = 0, time.perf_counter()
@@ -42,57 +53,77 @@ def _per_second(fn, count: int, seconds: float) -> float:
     out = fn()
     n += 1
   jax.block_until_ready(out)
-  return round(n * count / (time.perf_counter() - t0), 1)
+  return round(n * count / (time.perf_counter() - t0), 3)
 
 
-def inference_speeds(model, params, seconds: float) -> dict:
-  """Forward-pass images/s of `model` at batch 1 and 256 for 14x14 and 28x28 inputs."""
+def _forward_rate(model, params, shape, count: float, seconds: float) -> float:
+  """`count` (images or megapixels) per second of model.apply on a random `shape` input."""
   apply = jax.jit(lambda p, x: model.apply({'params': p}, x))
-  result = {}
-  for size, out in ((14, 28), (28, 56)):
-    for batch in (1, 256):
-      x = jax.random.uniform(jax.random.key(0), (batch, size, size, 1))
-      result[f'infer_{out}_images_per_sec_batch{batch}'] = _per_second(
-          functools.partial(apply, params, x), batch, seconds)
-  return result
+  x = jax.random.uniform(jax.random.key(0), shape)
+  return _per_second(functools.partial(apply, params, x), count, seconds)
 
 
-def run(data_dir: str, steps: int, model_name: str, target_psnr: float, eval_every: int,
-        seconds: float) -> dict:
-  t_start = time.perf_counter()
-  from configs import sr28  # pylint: disable=g-import-not-at-top
-  config = sr28.get_config()
-  config.update(dict(dataset='idx', data_dir=data_dir, train_split='test[:8000]',
-                     eval_split='test[8000:]', model=model_name or config.model,
-                     num_train_steps=steps))
-  model_name = config.model
+def _config(task: str, data_dir: str, steps: int, model_name):
+  from configs import default  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  config.update(dict(data_dir=data_dir, num_train_steps=steps))
+  if task == 'mnist':
+    config.update(dict(dataset='idx', train_split='test[:8000]', eval_split='test[8000:]',
+                       model=model_name or config.model))
+  else:
+    config.update(dict(dataset='folder', train_split='train[:70]', eval_split='train[70:80]',
+                       model=model_name or 'edsr', degradation='bicubic', loss='l1',
+                       augment=True, batch_size=32, hr_size=48))
   train.validate_config(config)
-  data = input_pipeline.load(config)
+  return config
+
+
+def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, eval_every: int,
+        seconds: float) -> dict:
+  """Trains on `task`'s protocol, measures inference, prints and returns the summary."""
+  t_start = time.perf_counter()
+  if task not in TASKS:
+    raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
+  config = _config(task, data_dir, steps, model_name)
+  if task == 'mnist':
+    data = input_pipeline.load(config)
+    batch = functools.partial(input_pipeline.train_batch, data.train, config.seed,
+                              batch_size=config.batch_size, size=config.hr_size)
+    eval_psnr = lambda state: train.evaluate(state, data.eval, config)['psnr']
+  else:
+    pairs, eval_pairs = (
+        input_pipeline.bicubic_pairs(input_pipeline.split_items(config, spec), config.channels)
+        for spec in (config.train_split, config.eval_split))
+    batch = functools.partial(input_pipeline.pair_batch, pairs, config.seed,
+                              batch_size=config.batch_size, lr_size=config.hr_size // 2,
+                              augment=True)
+    eval_psnr = lambda state: train.evaluate_pairs(state, eval_pairs, shave=2)
   model = models.create_model(config)
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     jax.random.key(config.seed)))()
   n_params = sum(p.size for p in jax.tree.leaves(state.params))
   _emit({'framework': 'jax', 'jax': jax.__version__, 'devices': str(jax.devices()),
-         'model': model_name, 'params': int(n_params)})
+         'task': task, 'model': config.model, 'params': int(n_params)})
 
-  def batch(step):
-    return input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
-                                      config.hr_size)
+  def step_fn(state, b, first_bad):
+    b = b if isinstance(b, dict) else {'hr': b}
+    return train.train_step(state, b['hr'], first_bad, config.degradation, 2, config.loss,
+                            b.get('lr'))
 
   first_bad = jnp.array(-1, jnp.int32)
   t0 = time.perf_counter()
-  state, loss, first_bad = train.train_step(state, batch(0), first_bad, 'area', 2)
+  state, loss, first_bad = step_fn(state, batch(step=0), first_bad)
   loss.block_until_ready()
   compile_seconds = time.perf_counter() - t0
   train_time, done, psnr, to_target = 0.0, 0, None, None
   t0 = time.perf_counter()
   for step in range(1, steps + 1):
-    state, loss, first_bad = train.train_step(state, batch(step), first_bad, 'area', 2)
+    state, loss, first_bad = step_fn(state, batch(step=step), first_bad)
     done = step
     if (eval_every and step % eval_every == 0) or step == steps:
       loss = float(loss)
       train_time += time.perf_counter() - t0
-      psnr = train.evaluate(state, data.eval, config)['psnr']
+      psnr = eval_psnr(state)
       wall = time.perf_counter() - t_start
       _emit({'step': step, 'loss': loss, 'eval_psnr': round(psnr, 3),
              'train_seconds': round(train_time, 3), 'wall_seconds': round(wall, 3)})
@@ -103,14 +134,21 @@ def run(data_dir: str, steps: int, model_name: str, target_psnr: float, eval_eve
   if int(first_bad) >= 0:
     raise UserError(f'loss not finite at step {int(first_bad)}')
 
-  summary = {'summary': True, 'model': model_name, 'steps': done,
+  summary = {'summary': True, 'task': task, 'model': config.model, 'steps': done,
              'images_per_sec': round(done * config.batch_size / train_time, 1),
              'compile_seconds': round(compile_seconds, 3), 'eval_psnr': round(psnr, 3),
              'target_psnr': target_psnr or None, 'seconds_to_target': to_target,
              'train_step_compilations': train.train_step._cache_size()}  # pylint: disable=protected-access
-  summary.update(inference_speeds(model, state.params, seconds))
+  rate = functools.partial(_forward_rate, model, state.params, seconds=seconds)
+  if task == 'mnist':
+    for size in (14, 28):
+      for n in (1, 256):
+        summary[f'infer_{2 * size}_images_per_sec_batch{n}'] = rate((n, size, size, 1), n)
+  else:
+    summary['infer_512_megapixels_per_sec'] = rate((1, 256, 256, 1), 512 * 512 / 1e6)
+    summary['infer_128_batch16_megapixels_per_sec'] = rate((16, 64, 64, 1), 16 * 128 * 128 / 1e6)
   summary['pipeline_images_per_sec'] = _per_second(
-      lambda: jax.device_put(batch(np.random.randint(1 << 30))), config.batch_size, seconds)
+      lambda: jax.device_put(batch(step=np.random.randint(1 << 30))), config.batch_size, seconds)
   summary['wall_seconds'] = round(time.perf_counter() - t_start, 3)
   _emit(summary)
   return summary
@@ -118,16 +156,21 @@ def run(data_dir: str, steps: int, model_name: str, target_psnr: float, eval_eve
 
 def _main():
   f = flags.FLAGS
-  run(f.data_dir, f.steps, f.model, f.target_psnr, f.eval_every, f.seconds)
+  eval_every = f.eval_every if f.eval_every is not None else (250 if f.task == 'photo' else 50)
+  run(f.task, f.data_dir, f.steps, f.model, f.target_psnr, eval_every, f.seconds)
 
 
 def _define_flags():
   """Flags exist only when this module is the program, so library imports never clash."""
-  flags.DEFINE_string('data_dir', None, 'Folder with t10k-images-idx3-ubyte[.gz].')
-  flags.DEFINE_integer('steps', 500, 'Training steps (the peer\'s default).')
-  flags.DEFINE_string('model', None, 'Model (default: the sr28 config\'s).')
+  flags.DEFINE_enum('task', 'mnist', TASKS, 'mnist: torch_seed_sr.py\'s protocol; photo: '
+                    'torch_photo_sr.py\'s.')
+  flags.DEFINE_string('data_dir', None, 'mnist: folder with t10k-images-idx3-ubyte[.gz]; '
+                      'photo: the sun80 folder.')
+  flags.DEFINE_integer('steps', 500, 'Training steps.')
+  flags.DEFINE_string('model', None, 'Model (default: the sr28 config\'s; photo: edsr).')
   flags.DEFINE_float('target_psnr', 0.0, 'Stop at the first eval at or above this (0: never).')
-  flags.DEFINE_integer('eval_every', 50, 'Evaluate every N steps, as the peer (0: at the end).')
+  flags.DEFINE_integer('eval_every', None, 'Evaluate every N steps (0: at the end; default as '
+                       'the peers: 50 for mnist, 250 for photo).')
   flags.DEFINE_float('seconds', 5.0, 'Seconds timed per inference / pipeline measurement.')
   flags.mark_flags_as_required(['data_dir'])
 

@@ -5,18 +5,18 @@ from typing import Any, Optional
 
 import orbax.checkpoint as ocp
 
+from flax_srae import models
 from flax_srae.errors import UserError
-
-# Fields that fix the parameters' shapes and meaning: a checkpoint is only resumed by a config
-# that agrees on all of them.
-ARCHITECTURE_FIELDS = ('model', 'channels', 'features')
 
 
 def architecture_subfolder(workdir: str, config) -> str:
-  """WORKDIR/<model>_c<channels>_f<features>: one stable place per architecture, so a second
-  run with --new_subfolder resumes there."""
-  features = '-'.join(map(str, config.features))
-  return os.path.join(workdir, f'{config.model}_c{config.channels}_f{features}')
+  """WORKDIR/<model>_c<channels>_f<features> (edsr: _w<width>_b<blocks>): one stable place per
+  architecture, so a second run with --new_subfolder resumes there."""
+  if config.model == 'edsr':
+    size = f'w{config.width}_b{config.num_blocks}'
+  else:
+    size = 'f' + '-'.join(map(str, config.features))
+  return os.path.join(workdir, f'{config.model}_c{config.channels}_{size}')
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -66,9 +66,11 @@ def restore(mngr: ocp.CheckpointManager, step: int, **items):
                     f'remove that step folder to use the one before') from e
 
 
-def _architecture(config_dict) -> dict:
+def _architecture(config_dict, model: str) -> dict:
+  """The fields that fix `model`'s parameters: a checkpoint is only resumed by a config that
+  agrees on all of them."""
   return {k: list(v) if isinstance(v, (list, tuple)) else v
-          for k, v in config_dict.items() if k in ARCHITECTURE_FIELDS}
+          for k, v in config_dict.items() if k in models.architecture_fields(model)}
 
 
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optional[Any]:
@@ -81,10 +83,11 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
   if step is None:
     return None
   saved = restore(mngr, step, config=ocp.args.JsonRestore())['config']
-  want, have = _architecture(config.to_dict()), _architecture(saved)
+  want = _architecture(config.to_dict(), config.model)
+  have = _architecture(saved, saved.get('model', ''))
   if want != have:
     diff = ', '.join(f'{k}: checkpoint {have.get(k)!r} vs config {want.get(k)!r}'
-                     for k in want if want.get(k) != have.get(k))
+                     for k in dict(have, **want) if want.get(k) != have.get(k))
     raise UserError(f'{mngr.directory} holds a checkpoint of another model ({diff}): use '
                     f'the matching config, another --workdir, or --new_subfolder to train in '
                     f'a subfolder of this workdir (nothing here is deleted)')

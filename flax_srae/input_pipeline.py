@@ -191,11 +191,16 @@ def _to_image(item, channels: int) -> np.ndarray:
   return to_channels(to_float(item), channels)
 
 
-def load_split(config, spec: str) -> List[np.ndarray]:
-  """The images of one split of `config.dataset` as a list of HWC float32 arrays in [0, 1]."""
+def split_items(config, spec: str) -> list:
+  """The items of one (sliced) split, undecoded: file paths, IDX images or TFDS records."""
   split = parse_split(spec)
   items = _split_items(config, split.name)
-  return [_to_image(items[i], config.channels) for i in split.indices(len(items))]
+  return [items[i] for i in split.indices(len(items))]
+
+
+def load_split(config, spec: str) -> List[np.ndarray]:
+  """The images of one split of `config.dataset` as a list of HWC float32 arrays in [0, 1]."""
+  return [_to_image(item, config.channels) for item in split_items(config, spec)]
 
 
 def check_disjoint(config):
@@ -209,7 +214,15 @@ def check_disjoint(config):
                     f"overlap: slice them apart, e.g. 'test[:8000]' and 'test[8000:]'")
 
 
-def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: int, size: int):
+def _augment(rng: np.random.Generator, *patches: np.ndarray):
+  """The same random 90-degree rotation and horizontal flip of each HWC patch."""
+  k, flip = rng.integers(4), rng.integers(2)
+  patches = [np.rot90(p, k) for p in patches]
+  return [p[:, ::-1] if flip else p for p in patches]
+
+
+def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: int, size: int,
+                   augment: bool = False):
   """`count` random size x size patches: uniform image (with replacement), uniform position."""
   idx = rng.integers(0, len(images), count)
   out = []
@@ -217,13 +230,60 @@ def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: in
     img = images[i]
     y = rng.integers(0, img.shape[0] - size + 1)
     x = rng.integers(0, img.shape[1] - size + 1)
-    out.append(img[y:y + size, x:x + size])
+    patch = img[y:y + size, x:x + size]
+    out.append(_augment(rng, patch)[0] if augment else patch)
   return np.stack(out)
 
 
-def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int, size: int):
+def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int, size: int,
+                augment: bool = False):
   """The high-resolution batch for `step`: depends only on (seed, step), so resume is exact."""
-  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size)
+  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size, augment)
+
+
+# BT.601 studio-range luma of RGB in [0, 1], Y in [16, 235] / 255: the super-resolution
+# literature's (MATLAB rgb2ycbcr) channel, on which its PSNR figures are measured.
+STUDIO_LUMA = np.array([65.481, 128.553, 24.966]) / 255.0
+
+
+def studio_luma(rgb: np.ndarray) -> np.ndarray:
+  """HWC RGB in [0, 1] -> HW1 float32 Y in [16/255, 235/255]."""
+  return (16.0 / 255.0 + rgb.astype(np.float64) @ STUDIO_LUMA[:, None]).astype(np.float32)
+
+
+def bicubic_pairs(paths: List[str], channels: int):
+  """(low, high)-resolution float32 HWC pairs by the literature's x2 protocol: the image cropped
+  to even size, the low resolution by PIL's antialiased bicubic downscale of the whole 8-bit RGB
+  image; one channel means studio-range luma of both."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  pairs = []
+  for path in paths:
+    rgb = read_array(path)
+    if rgb.dtype != np.uint8:
+      raise UserError(f'{path}: the bicubic pair protocol is for 8-bit images, got {rgb.dtype}')
+    rgb = to_channels(rgb.astype(np.float32), 3).astype(np.uint8)
+    hr = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
+    lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
+                                                Image.BICUBIC))
+    lr, hr = (a.astype(np.float32) / 255.0 for a in (lr, hr))
+    pairs.append((studio_luma(lr), studio_luma(hr)) if channels == 1 else (lr, hr))
+  return pairs
+
+
+def pair_batch(pairs, seed: int, step: int, batch_size: int, lr_size: int, augment: bool):
+  """Aligned random crops {'lr': (N, s, s, C), 'hr': (N, 2s, 2s, C)} of (low, high) pairs, drawn
+  as ../shared/peers/torch_photo_sr.py draws them; a function of (seed, step) only."""
+  rng = np.random.default_rng([seed, step])
+  lrs, hrs = [], []
+  for _ in range(batch_size):
+    lr, hr = pairs[rng.integers(len(pairs))]
+    y, x = rng.integers(lr.shape[0] - lr_size), rng.integers(lr.shape[1] - lr_size)
+    a = lr[y:y + lr_size, x:x + lr_size]
+    b = hr[2 * y:2 * (y + lr_size), 2 * x:2 * (x + lr_size)]
+    a, b = _augment(rng, a, b) if augment else (a, b)
+    lrs.append(a)
+    hrs.append(b)
+  return {'lr': np.stack(lrs), 'hr': np.stack(hrs)}
 
 
 def eval_patches(images: List[np.ndarray], size: int, count: int) -> np.ndarray:

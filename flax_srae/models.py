@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-MODELS = ('seed', 'seed_residual', 'autoencoder')
+MODELS = ('seed', 'seed_residual', 'autoencoder', 'edsr')
 
 
 class ConvTranspose2x(nn.Module):
@@ -87,16 +87,87 @@ class EncoderDecoder(nn.Module):
     return y
 
 
+class ResidualSR(nn.Module):
+  """EDSR-style residual network at low resolution with a sub-pixel output (no batch norm).
+
+  head Conv3x3(width); `num_blocks` x [Conv3x3 ReLU Conv3x3, added to its input]; tail
+  Conv3x3(channels * 4) on (body + head), zero-initialised; depth-to-space x2; added to the
+  bicubic upsampling of the input. All convolutions run on the input grid, a quarter of the
+  output's pixels, and training starts exactly at bicubic. With width 32 and 6 blocks it is the
+  network of ../shared/peers/torch_photo_sr.py (112,452 parameters for one channel), whose
+  bicubic is PyTorch's: `cubic_upscale2x` (sharper than `bicubic_upscale`: +0.2 dB on photos).
+  """
+  channels: int = 1
+  width: int = 32
+  num_blocks: int = 6
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    if c != self.channels:
+      raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
+    head = nn.Conv(self.width, (3, 3))(x)
+    y = head
+    for _ in range(self.num_blocks):
+      y = y + nn.Conv(self.width, (3, 3))(nn.relu(nn.Conv(self.width, (3, 3))(y)))
+    y = nn.Conv(4 * c, (3, 3), kernel_init=nn.initializers.zeros_init())(y + head)
+    return depth_to_space(y) + cubic_upscale2x(x)
+
+
+def depth_to_space(y, scale: int = 2):
+  """(N, H, W, C*s*s) -> (N, sH, sW, C) in PyTorch's pixel_shuffle order: channel
+  k*s*s + i*s + j goes to pixel (s*h + i, s*w + j) of plane k."""
+  n, h, w, cs = y.shape
+  c = cs // (scale * scale)
+  y = y.reshape(n, h, w, c, scale, scale).transpose(0, 1, 4, 2, 5, 3)
+  return y.reshape(n, scale * h, scale * w, c)
+
+
+def _keys_cubic(t: float, a: float) -> float:
+  t = abs(t)
+  if t <= 1:
+    return (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1
+  return a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a if t < 2 else 0.0
+
+
+def cubic_upscale2x(x, a: float = -0.75):
+  """x2 cubic-convolution upsampling of NHWC, as PyTorch's `interpolate(mode='bicubic',
+  align_corners=False)` (Keys kernel with a=-0.75, edge pixels repeated). Output pixel 2i+p
+  samples the input at i - 1/4 + p/2, so each phase is a fixed 4-tap filter: a few fused
+  multiply-adds instead of `jax.image.resize`'s dense resampling matrices."""
+  even = [_keys_cubic(d, a) for d in (1.75, 0.75, 0.25, 1.25)]  # taps i-2 .. i+1
+  odd = even[::-1]                                                # taps i-1 .. i+2
+  for axis in (1, 2):
+    n = x.shape[axis]
+    pad = [(0, 0)] * 4
+    pad[axis] = (2, 2)
+    xp = jnp.pad(x, pad, mode='edge')
+    tap = lambda start: jax.lax.slice_in_dim(xp, start, start + n, axis=axis)
+    phases = [sum(w * tap(t) for t, w in enumerate(even)),
+              sum(w * tap(t + 1) for t, w in enumerate(odd))]
+    x = jnp.stack(phases, axis=axis + 1)
+    shape = list(x.shape)
+    x = x.reshape(shape[:axis] + [2 * n] + shape[axis + 2:])
+  return x
+
+
 def bicubic_upscale(x, scale: int = 2):
   """Bicubic resize of an NHWC batch by `scale` (the baseline every model is measured against)."""
   n, h, w, c = x.shape
   return jax.image.resize(x, (n, h * scale, w * scale, c), 'bicubic')
 
 
+def architecture_fields(model: str):
+  """The config fields that fix `model`'s parameter shapes and meaning."""
+  return ('model', 'channels') + (('width', 'num_blocks') if model == 'edsr' else ('features',))
+
+
 def create_model(config) -> nn.Module:
-  """The model named by `config.model`, with `config.channels` and `config.features`."""
+  """The model named by `config.model`, sized by its `architecture_fields`."""
   if config.model not in MODELS:
     raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
+  if config.model == 'edsr':
+    return ResidualSR(channels=config.channels, width=config.width, num_blocks=config.num_blocks)
   return EncoderDecoder(
       channels=config.channels, features=tuple(config.features),
       scale=1 if config.model == 'autoencoder' else 2,

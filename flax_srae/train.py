@@ -1,4 +1,4 @@
-"""Training and evaluation loop: TrainState + Adam, MSE loss, jitted step, Orbax checkpoints."""
+"""Training and evaluation loop: TrainState + Adam, MSE or L1 loss, jitted step, Orbax checkpoints."""
 import functools
 import json
 import os
@@ -21,6 +21,9 @@ from flax_srae import samples
 from flax_srae.errors import UserError
 
 
+LOSSES = {'mse': lambda d: jnp.mean(d ** 2), 'l1': lambda d: jnp.mean(jnp.abs(d))}
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Rejects bad values before anything is loaded or compiled."""
   if config.model not in models.MODELS:
@@ -30,9 +33,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                     f'{", ".join(input_pipeline.DEGRADATIONS)}')
   if config.channels not in (1, 3):
     raise UserError(f'channels must be 1 (grayscale) or 3 (RGB), got {config.channels}')
-  if len(config.features) != 3 or min(config.features) < 1:
+  if config.model == 'edsr':
+    if config.width < 1 or config.num_blocks < 0:
+      raise UserError(f'edsr needs width >= 1 and num_blocks >= 0, got width {config.width}, '
+                      f'num_blocks {config.num_blocks}')
+  elif len(config.features) != 3 or min(config.features) < 1:
     raise UserError(f'features must be three positive widths, e.g. (32, 64, 128), got '
                     f'{tuple(config.features)}')
+  if config.loss not in LOSSES:
+    raise UserError(f'unknown loss {config.loss!r}: choose one of {", ".join(LOSSES)}')
   for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
                'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
                'num_samples'):
@@ -45,8 +54,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.batch_size % jax.device_count():
     raise UserError(f'batch_size {config.batch_size} must divide by the {jax.device_count()} '
                     f'devices: use a multiple of {jax.device_count()}')
-  # The model sees hr/2 (sr) or hr (autoencoder) and its encoder halves that again.
-  multiple = 2 if config.model == 'autoencoder' else 4
+  # The model sees hr/2 (sr) or hr (autoencoder) and the seed family's encoder halves that.
+  multiple = 2 if config.model in ('autoencoder', 'edsr') else 4
   if config.hr_size % multiple or config.hr_size < 12:
     raise UserError(f'hr_size must be a multiple of {multiple} and at least 12 (the SSIM window) '
                     f'for model {config.model}, got {config.hr_size}')
@@ -80,15 +89,18 @@ def create_train_state(config, model, rng) -> train_state.TrainState:
   return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames=('degradation', 'scale'), donate_argnums=(0, 2))
-def train_step(state, hr, first_bad_step, degradation: str, scale: int):
-  """One Adam step on the MSE. `first_bad_step` (-1 while all is well) records on the device
-  the first step whose loss or gradient was not finite, so the host need not sync every step."""
-  x = model_input(hr, degradation, scale)
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale', 'loss_type'),
+                   donate_argnums=(0, 2))
+def train_step(state, hr, first_bad_step, degradation: str, scale: int,
+               loss_type: str = 'mse', lr=None):
+  """One Adam step on `loss_type` ('mse' or 'l1'). The input is `lr` when the data comes in
+  (low, high)-resolution pairs, else `hr` degraded here. `first_bad_step` (-1 while all is well)
+  records on the device the first step whose loss or gradient was not finite, so the host need
+  not sync every step."""
+  x = model_input(hr, degradation, scale) if lr is None else lr
 
   def loss_fn(params):
-    pred = state.apply_fn({'params': params}, x)
-    return jnp.mean((pred - hr) ** 2)
+    return LOSSES[loss_type](state.apply_fn({'params': params}, x) - hr)
 
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   finite = jnp.isfinite(loss) & jnp.all(jnp.array(
@@ -122,6 +134,22 @@ def evaluate(state, eval_hr: np.ndarray, config) -> dict:
            for i in range(0, len(padded), bs)]
   return {k: float(np.mean(np.concatenate([np.asarray(p[k]) for p in parts])[:n]))
           for k in parts[0]}
+
+
+@jax.jit
+def _upscale(state, x):
+  return jnp.clip(state.apply_fn({'params': state.params}, x), 0.0, 1.0)
+
+
+def evaluate_pairs(state, pairs, shave: int = 2) -> float:
+  """Mean PSNR over whole (low, high)-resolution images the literature's way: output rounded to
+  8 bits, a `shave`-pixel border excluded, PSNR per image then averaged."""
+  scores = []
+  for lr, hr in pairs:
+    sr = np.round(np.asarray(_upscale(state, lr[None]))[0].astype(np.float64) * 255.0)
+    err = (sr - hr * 255.0)[shave:-shave or None, shave:-shave or None]
+    scores.append(10.0 * np.log10(255.0 ** 2 / np.mean(err ** 2)))
+  return float(np.mean(scores))
 
 
 class _StopRequest:
@@ -205,9 +233,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t_log, window_start = time.perf_counter(), start
     for step in range(start + 1, config.num_train_steps + 1):
       hr = input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
-                                      config.hr_size)
+                                      config.hr_size, config.augment)
       state, loss, first_bad_step = train_step(state, hr, first_bad_step, config.degradation,
-                                               scale)
+                                               scale, config.loss)
       final = step == config.num_train_steps
       report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
       if report:

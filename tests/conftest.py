@@ -4,6 +4,7 @@ import pytest
 
 SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared')
 MNIST_DIR = os.path.join(SHARED, 'data', 'mnist')
+SUN80_DIR = os.path.join(SHARED, 'data', 'sun80')
 
 
 def make_tiny_config():

@@ -206,3 +206,42 @@ def test_palette_and_bilevel_images_read_as_intensities(tmp_path):
   np.testing.assert_allclose(p[:2], 0.114, atol=1e-6)   # BT.601 luma of pure blue
   np.testing.assert_allclose(p[2:], 0.0)
   np.testing.assert_allclose(q, 1.0)
+
+
+def test_augmented_pairs_stay_aligned_and_deterministic():
+  # HR = nearest 2x upscaling of LR, so an aligned crop of HR is the 2x2 blow-up of LR's crop
+  # under any common rotation/flip; misaligned crops or transforms would break that.
+  rng = np.random.default_rng(0)
+  lrs = [rng.random((20 + i, 30, 1), dtype=np.float32) for i in range(3)]
+  pairs = [(lr, np.kron(lr, np.ones((2, 2, 1), np.float32))) for lr in lrs]
+  a = input_pipeline.pair_batch(pairs, seed=0, step=3, batch_size=64, lr_size=6, augment=True)
+  assert a['lr'].shape == (64, 6, 6, 1) and a['hr'].shape == (64, 12, 12, 1)
+  np.testing.assert_array_equal(a['hr'], np.kron(a['lr'], np.ones((1, 2, 2, 1))))
+  b = input_pipeline.pair_batch(pairs, seed=0, step=3, batch_size=64, lr_size=6, augment=True)
+  np.testing.assert_array_equal(a['lr'], b['lr'])
+  plain = input_pipeline.pair_batch(pairs, 0, 3, 64, 6, augment=False)
+  assert not np.array_equal(a['lr'], plain['lr'])  # some of 64 patches are rotated or flipped
+
+
+def test_augmented_train_batch_is_deterministic_and_covers_all_transforms():
+  img = np.arange(12 * 12, dtype=np.float32).reshape(12, 12, 1)
+  a = input_pipeline.train_batch([img], seed=0, step=1, batch_size=64, size=12, augment=True)
+  np.testing.assert_array_equal(a, input_pipeline.train_batch([img], 0, 1, 64, 12, True))
+  transforms = {np.rot90(f, k).tobytes() for f in (img, img[:, ::-1]) for k in range(4)}
+  seen = {p.tobytes() for p in a}
+  assert seen <= transforms and len(seen) == 8
+
+
+def test_bicubic_pairs_follow_the_literature_protocol(tmp_path):
+  rgb = (np.random.default_rng(0).random((31, 42, 3)) * 255).astype(np.uint8)
+  Image.fromarray(rgb).save(tmp_path / 'a.png')
+  [(lr, hr)] = input_pipeline.bicubic_pairs([str(tmp_path / 'a.png')], channels=1)
+  assert hr.shape == (30, 42, 1) and lr.shape == (15, 21, 1)
+  y = 16 + rgb[:30].astype(np.float64) / 255 @ np.array([65.481, 128.553, 24.966])
+  np.testing.assert_allclose(hr[..., 0] * 255, y, atol=1e-4)
+  small = np.asarray(Image.fromarray(rgb[:30]).resize((21, 15), Image.BICUBIC), np.float64)
+  np.testing.assert_allclose(lr[..., 0] * 255, 16 + small / 255 @ [65.481, 128.553, 24.966],
+                             atol=1e-4)
+  [(lr3, hr3)] = input_pipeline.bicubic_pairs([str(tmp_path / 'a.png')], channels=3)
+  np.testing.assert_allclose(hr3 * 255, rgb[:30], atol=1e-4)
+  assert lr3.shape == (15, 21, 3)

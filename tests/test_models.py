@@ -106,3 +106,56 @@ def test_stride_2_conv_windows_centred_like_pytorch():
   expected = sum(jnp.einsum('nhwc,cd->nhwd', hp[:, i:i + 14:2, j:j + 14:2], k[i, j])
                  for i in range(3) for j in range(3)) + b
   np.testing.assert_allclose(inter['Conv_1']['__call__'][0], expected, atol=1e-5)
+
+
+def _edsr(channels=1, width=32, num_blocks=6):
+  return ml_collections.ConfigDict(dict(model='edsr', channels=channels, width=width,
+                                        num_blocks=num_blocks))
+
+
+@pytest.mark.parametrize('shape,expected', [
+    ((2, 14, 14, 1), (2, 28, 28, 1)), ((2, 28, 28, 1), (2, 56, 56, 1)),
+    ((1, 15, 13, 1), (1, 30, 26, 1))])
+def test_edsr_output_is_twice_any_input(shape, expected):
+  assert _out_shape(_edsr(), shape)[0] == expected
+
+
+def test_edsr_parameter_count_is_the_photo_peers_and_follows_the_config():
+  # torch_photo_sr.py's ResidualSR: 112,452 parameters, at any input size.
+  assert _count(_out_shape(_edsr(), (1, 14, 14, 1))[1]) == 112452
+  assert _count(_out_shape(_edsr(), (1, 28, 28, 1))[1]) == 112452
+  w, b, c = 16, 3, 3
+  conv = lambda cin, cout: 9 * cin * cout + cout
+  expected = conv(c, w) + 2 * b * conv(w, w) + conv(w, 4 * c)
+  assert _count(_out_shape(_edsr(c, w, b), (1, 14, 14, c))[1]) == expected
+
+
+def test_edsr_starts_at_bicubic():
+  config = _edsr(channels=3, width=8, num_blocks=2)
+  model = models.create_model(config)
+  x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
+  params = model.init(jax.random.key(0), x)
+  np.testing.assert_allclose(model.apply(params, x), models.cubic_upscale2x(x), atol=1e-6)
+
+
+def test_depth_to_space_is_pytorch_pixel_shuffle():
+  y = np.arange(2 * 3 * 4 * 8, dtype=np.float32).reshape(2, 3, 4, 8)  # 2 planes of 2x2
+  out = np.asarray(models.depth_to_space(jnp.asarray(y)))
+  assert out.shape == (2, 6, 8, 2)
+  for k in range(2):
+    for i in range(2):
+      for j in range(2):
+        np.testing.assert_array_equal(out[:, i::2, j::2, k], y[..., k * 4 + i * 2 + j])
+
+
+def test_cubic_upscale2x_matches_pytorch_bicubic():
+  # torch.nn.functional.interpolate(x, scale_factor=2, mode='bicubic', align_corners=False)
+  # of x = arange(12).reshape(3, 4) ** 2 / 10, computed once with PyTorch 2.13 (rows 0 and 5).
+  x = (np.arange(12, dtype=np.float32).reshape(1, 3, 4, 1) ** 2) / 10
+  y = np.asarray(models.cubic_upscale2x(jnp.asarray(x)))[0, :, :, 0]
+  assert y.shape == (6, 8)
+  np.testing.assert_allclose(y[0], [-0.170398, -0.172791, -0.179407, -0.117236, -0.029639,
+                                    0.179407, 0.39154, 0.52196], atol=2e-6)
+  np.testing.assert_allclose(y[5], [6.718055, 7.24076, 8.077064, 9.251613, 10.057764,
+                                    11.379188, 12.434241, 13.089759], atol=2e-6)
+  np.testing.assert_allclose(models.cubic_upscale2x(jnp.full((1, 5, 3, 2), 0.4)), 0.4, atol=1e-6)

@@ -13,7 +13,7 @@ import pytest
 from flax_srae import checkpointing
 from flax_srae import train
 from flax_srae.errors import UserError
-from conftest import MNIST_DIR, restore_state
+from conftest import MNIST_DIR, SUN80_DIR, restore_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,6 +61,22 @@ def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
     train.train_and_evaluate(tiny_config, str(tmp_path))
 
 
+def test_edsr_with_l1_and_augmentation_trains_and_resumes(tiny_config, tmp_path):
+  tiny_config.update(dict(model='edsr', width=8, num_blocks=2, loss='l1', augment=True,
+                          hr_size=14, num_train_steps=3))
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  tiny_config.num_train_steps = 6
+  result = train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert result['step'] == 6 and result['parameters'] == (9 * 8 + 8) + 4 * (9 * 64 + 8) + (9 * 8 * 4 + 4)
+  assert np.isfinite(result['eval']['psnr'])
+  tiny_config.width = 16
+  with pytest.raises(UserError, match='another model.*width: checkpoint 8 vs config 16'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  tiny_config.update(dict(width=8, model='seed', hr_size=12))
+  with pytest.raises(UserError, match="another model.*model: checkpoint 'edsr' vs config 'seed'"):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+
+
 @pytest.mark.parametrize('field,value,message', [
     ('batch_size', 0, 'batch_size must be positive'),
     ('learning_rate', -1.0, 'learning_rate must be positive'),
@@ -71,6 +87,7 @@ def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
     ('num_train_steps', 0, 'num_train_steps must be positive'),
     ('seed', -1, 'seed must be >= 0'),
     ('features', (4, 8), 'features must be three positive widths'),
+    ('loss', 'huber', 'unknown loss'),
     ('hr_size', 8, 'at least 12'),
     ('train_split', 'train[99:]', 'is empty'),
     ('train_split', 'train[:50%', 'cannot parse split'),
@@ -199,3 +216,18 @@ def test_benchmark_reports_the_peer_keys():
     assert summary[key] > 0, key
   assert summary['train_step_compilations'] == 1
   assert [line['step'] for line in lines if 'step' in line and 'summary' not in line] == [2, 3]
+
+
+@pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80')
+def test_photo_benchmark_runs_the_photo_peers_network_and_reports_its_keys():
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', '--task=photo',
+                         f'--data_dir={SUN80_DIR}', '--steps=2', '--seconds=0.1'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [json.loads(line) for line in proc.stdout.splitlines()]
+  assert lines[0]['params'] == 112452
+  summary = lines[-1]
+  assert summary['summary'] and summary['steps'] == 2 and summary['model'] == 'edsr'
+  for key in ('images_per_sec', 'compile_seconds', 'infer_512_megapixels_per_sec',
+              'infer_128_batch16_megapixels_per_sec', 'pipeline_images_per_sec', 'eval_psnr'):
+    assert summary[key] > 0, key
