@@ -63,7 +63,7 @@ def _forward_rate(model, params, shape, count: float, seconds: float) -> float:
   return _per_second(functools.partial(apply, params, x), count, seconds)
 
 
-def _config(task: str, data_dir: str, steps: int, model_name):
+def _config(task: str, data_dir: str, steps: int, model_name, learning_rate=None, loss=None):
   from configs import default  # pylint: disable=g-import-not-at-top
   config = default.get_config()
   config.update(dict(data_dir=data_dir, num_train_steps=steps))
@@ -74,17 +74,20 @@ def _config(task: str, data_dir: str, steps: int, model_name):
     config.update(dict(dataset='folder', train_split='train[:70]', eval_split='train[70:80]',
                        model=model_name or 'edsr', degradation='bicubic', loss='l1',
                        augment=True, batch_size=32, hr_size=48))
+  # Departures from the peer's recipe, reported in the summary: same network, other training.
+  config.learning_rate = learning_rate or config.learning_rate
+  config.loss = loss or config.loss
   train.validate_config(config)
   return config
 
 
 def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, eval_every: int,
-        seconds: float) -> dict:
+        seconds: float, learning_rate=None, loss=None) -> dict:
   """Trains on `task`'s protocol, measures inference, prints and returns the summary."""
   t_start = time.perf_counter()
   if task not in TASKS:
     raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
-  config = _config(task, data_dir, steps, model_name)
+  config = _config(task, data_dir, steps, model_name, learning_rate, loss)
   if task == 'mnist':
     data = input_pipeline.load(config)
     batch = functools.partial(input_pipeline.train_batch, data.train, config.seed,
@@ -103,7 +106,8 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
                                     jax.random.key(config.seed)))()
   n_params = sum(p.size for p in jax.tree.leaves(state.params))
   _emit({'framework': 'jax', 'jax': jax.__version__, 'devices': str(jax.devices()),
-         'task': task, 'model': config.model, 'params': int(n_params)})
+         'task': task, 'model': config.model, 'params': int(n_params),
+         'learning_rate': config.learning_rate, 'loss': config.loss})
 
   def step_fn(state, b, first_bad):
     b = b if isinstance(b, dict) else {'hr': b}
@@ -157,7 +161,8 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
 def _main():
   f = flags.FLAGS
   eval_every = f.eval_every if f.eval_every is not None else (250 if f.task == 'photo' else 50)
-  run(f.task, f.data_dir, f.steps, f.model, f.target_psnr, eval_every, f.seconds)
+  run(f.task, f.data_dir, f.steps, f.model, f.target_psnr, eval_every, f.seconds,
+      f.learning_rate, f.loss)
 
 
 def _define_flags():
@@ -171,6 +176,8 @@ def _define_flags():
   flags.DEFINE_float('target_psnr', 0.0, 'Stop at the first eval at or above this (0: never).')
   flags.DEFINE_integer('eval_every', None, 'Evaluate every N steps (0: at the end; default as '
                        'the peers: 50 for mnist, 250 for photo).')
+  flags.DEFINE_float('learning_rate', None, 'Adam learning rate (default: the peer\'s, 1e-3).')
+  flags.DEFINE_enum('loss', None, tuple(train.LOSSES), 'Loss (default: the peer\'s).')
   flags.DEFINE_float('seconds', 5.0, 'Seconds timed per inference / pipeline measurement.')
   flags.mark_flags_as_required(['data_dir'])
 
