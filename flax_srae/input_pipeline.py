@@ -209,21 +209,23 @@ def check_disjoint(config):
                     f"overlap: slice them apart, e.g. 'test[:8000]' and 'test[8000:]'")
 
 
-def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: int, size: int):
-  """`count` random size x size patches: uniform image (with replacement), uniform position."""
+def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: int, size: int,
+                   rows: slice = slice(None)):
+  """`rows` of `count` random size x size patches: uniform image (with replacement), uniform
+  position. All `count` positions are drawn whatever `rows` is, so processes that each cut
+  their own rows together hold exactly the patches that one process would cut."""
   idx = rng.integers(0, len(images), count)
-  out = []
-  for i in idx:
-    img = images[i]
-    y = rng.integers(0, img.shape[0] - size + 1)
-    x = rng.integers(0, img.shape[1] - size + 1)
-    out.append(img[y:y + size, x:x + size])
-  return np.stack(out)
+  corners = [(rng.integers(0, images[i].shape[0] - size + 1),
+              rng.integers(0, images[i].shape[1] - size + 1)) for i in idx]
+  return np.stack([images[i][y:y + size, x:x + size]
+                   for i, (y, x) in zip(idx[rows], corners[rows])])
 
 
-def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int, size: int):
-  """The high-resolution batch for `step`: depends only on (seed, step), so resume is exact."""
-  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size)
+def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int, size: int,
+                rows: slice = slice(None)):
+  """`rows` of the high-resolution batch for `step`. The batch depends only on (seed, step):
+  resume is exact, and the same whatever the number of processes sharing it."""
+  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size, rows)
 
 
 def eval_patches(images: List[np.ndarray], size: int, count: int) -> np.ndarray:
