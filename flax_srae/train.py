@@ -28,6 +28,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.degradation not in input_pipeline.DEGRADATIONS:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
                     f'{", ".join(input_pipeline.DEGRADATIONS)}')
+  if config.dtype not in models.DTYPES:
+    raise UserError(f'dtype must be one of {", ".join(models.DTYPES)}, got {config.dtype!r}')
   if config.channels not in (1, 3):
     raise UserError(f'channels must be 1 (grayscale) or 3 (RGB), got {config.channels}')
   if len(config.features) != 3 or min(config.features) < 1:

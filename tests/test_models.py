@@ -106,3 +106,24 @@ def test_stride_2_conv_windows_centred_like_pytorch():
   expected = sum(jnp.einsum('nhwc,cd->nhwd', hp[:, i:i + 14:2, j:j + 14:2], k[i, j])
                  for i in range(3) for j in range(3)) + b
   np.testing.assert_allclose(inter['Conv_1']['__call__'][0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize('model', ['seed_residual', 'autoencoder'])
+def test_bfloat16_activations_keep_float32_parameters_and_output(model):
+  f32 = models.create_model(_config(model, features=(8, 16, 16)))
+  config = _config(model, features=(8, 16, 16))
+  config.dtype = 'bfloat16'
+  bf16 = models.create_model(config)
+  x = jax.random.uniform(jax.random.key(1), (2, 14, 14, 1))
+  params = bf16.init(jax.random.key(0), x)['params']
+  assert {p.dtype for p in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
+  # Same parameters either way (dtype is not part of the architecture).
+  jax.tree.map(np.testing.assert_array_equal, params, f32.init(jax.random.key(0), x)['params'])
+  # A non-zero last layer, so the bfloat16 hidden layers show in the output.
+  params = jax.tree.map(lambda p: p + 0.05, params)
+  out = bf16.apply({'params': params}, x)
+  assert out.dtype == jnp.float32
+  reference = f32.apply({'params': params}, x)
+  assert 0 < float(jnp.max(jnp.abs(out - reference))) < 0.05 * float(jnp.max(jnp.abs(reference)))
+  grads = jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2))(params)
+  assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))

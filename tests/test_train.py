@@ -68,6 +68,7 @@ def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
     ('model', 'vdsr', 'unknown model'),
     ('degradation', 'blur', 'unknown degradation'),
     ('channels', 2, 'channels must be 1'),
+    ('dtype', 'float16', 'dtype must be one of float32, bfloat16'),
     ('num_train_steps', 0, 'num_train_steps must be positive'),
     ('seed', -1, 'seed must be >= 0'),
     ('features', (4, 8), 'features must be three positive widths'),
