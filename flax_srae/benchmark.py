@@ -26,6 +26,7 @@ import numpy as np
 from flax_srae import errors
 from flax_srae import input_pipeline
 from flax_srae import models
+from flax_srae import parallel
 from flax_srae import train
 from flax_srae.errors import UserError
 
@@ -71,6 +72,7 @@ def run(data_dir: str, steps: int, model_name: str, target_psnr: float, eval_eve
   model = models.create_model(config)
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     jax.random.key(config.seed)))()
+  mesh = parallel.create_mesh(jax.devices()[:1])  # the peer's protocol: one device
   n_params = sum(p.size for p in jax.tree.leaves(state.params))
   _emit({'framework': 'jax', 'jax': jax.__version__, 'devices': str(jax.devices()),
          'model': model_name, 'params': int(n_params)})
@@ -92,7 +94,7 @@ def run(data_dir: str, steps: int, model_name: str, target_psnr: float, eval_eve
     if (eval_every and step % eval_every == 0) or step == steps:
       loss = float(loss)
       train_time += time.perf_counter() - t0
-      psnr = train.evaluate(state, data.eval, config)['psnr']
+      psnr = train.evaluate(state, data.eval, config, mesh)['psnr']
       wall = time.perf_counter() - t_start
       _emit({'step': step, 'loss': loss, 'eval_psnr': round(psnr, 3),
              'train_seconds': round(train_time, 3), 'wall_seconds': round(wall, 3)})

@@ -63,8 +63,9 @@ def _rows_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
 
 def process_rows(mesh: jax.sharding.Mesh, n: int) -> slice:
   """The rows of an `n`-row global batch that live on this process's devices."""
-  rows = [index[0] for index in _rows_sharding(mesh).addressable_devices_indices_map((n,)).values()]
-  return slice(min(r.start for r in rows), max(r.stop for r in rows))
+  spans = [range(n)[index[0]]  # a device holding every row has slice(None)
+           for index in _rows_sharding(mesh).addressable_devices_indices_map((n,)).values()]
+  return slice(min(s.start for s in spans), max(s.stop for s in spans))
 
 
 def shard_rows(mesh: jax.sharding.Mesh, local_rows: np.ndarray, n: int) -> jax.Array:
