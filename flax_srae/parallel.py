@@ -2,8 +2,8 @@
 
 One mesh axis, 'data': a global batch is cut into equal blocks of rows, one per device, and
 the parameters and optimizer state are replicated, so the gradient of the mean loss costs one
-all-reduce per step (XLA inserts it). The models are small (0.26M-1M float32 parameters,
-1-4 MB with Adam's two moments three times that): sharding the state as well (ZeRO/FSDP)
+all-reduce per step (XLA inserts it). The models are small (0.26M-1M float32 parameters:
+1-4 MB, three times that with Adam's two moments): sharding the state as well (ZeRO/FSDP)
 would save memory that no device is short of and add an all-gather to every step.
 """
 import os
