@@ -115,15 +115,17 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model):
   config.dtype = 'bfloat16'
   bf16 = models.create_model(config)
   x = jax.random.uniform(jax.random.key(1), (2, 14, 14, 1))
-  params = bf16.init(jax.random.key(0), x)['params']
-  assert {p.dtype for p in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
-  # Same parameters either way (dtype is not part of the architecture).
-  jax.tree.map(np.testing.assert_array_equal, params, f32.init(jax.random.key(0), x)['params'])
-  # A non-zero last layer, so the bfloat16 hidden layers show in the output.
-  params = jax.tree.map(lambda p: p + 0.05, params)
-  out = bf16.apply({'params': params}, x)
+  shapes = jax.eval_shape(bf16.init, jax.random.key(0), x)['params']
+  # The same parameters either way: dtype is not part of the architecture.
+  assert shapes == jax.eval_shape(f32.init, jax.random.key(0), x)['params']
+  assert {p.dtype for p in jax.tree.leaves(shapes)} == {jnp.dtype(jnp.float32)}
+  # Random values rather than init (whose compile alone takes seconds on CPU), and a
+  # non-zero last layer, so that the bfloat16 hidden layers show in the output.
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda s: (0.2 * rng.standard_normal(s.shape)).astype(s.dtype), shapes)
+  out = jax.jit(bf16.apply)({'params': params}, x)
   assert out.dtype == jnp.float32
-  reference = f32.apply({'params': params}, x)
+  reference = jax.jit(f32.apply)({'params': params}, x)
   assert 0 < float(jnp.max(jnp.abs(out - reference))) < 0.05 * float(jnp.max(jnp.abs(reference)))
-  grads = jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2))(params)
+  grads = jax.jit(jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2)))(params)
   assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
