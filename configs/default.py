@@ -33,6 +33,9 @@ def get_config():
   config.augment = False              # random 90-degree rotations and flips of training patches
   config.num_train_steps = 2000
   config.seed = 0
+  # 'bfloat16': hidden activations in bfloat16 (parameters, output and loss stay float32);
+  # pays on GPUs and TPUs, usually slower on CPUs.
+  config.dtype = 'float32'
 
   # Logging, evaluation and checkpoints.
   config.log_every_steps = 100

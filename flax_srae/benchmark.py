@@ -35,6 +35,7 @@ import numpy as np
 from flax_srae import errors
 from flax_srae import input_pipeline
 from flax_srae import models
+from flax_srae import parallel
 from flax_srae import train
 from flax_srae.errors import UserError
 
@@ -88,11 +89,12 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
   if task not in TASKS:
     raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
   config = _config(task, data_dir, steps, model_name, learning_rate, loss)
+  mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   if task == 'mnist':
     data = input_pipeline.load(config)
     batch = functools.partial(input_pipeline.train_batch, data.train, config.seed,
                               batch_size=config.batch_size, size=config.hr_size)
-    eval_psnr = lambda state: train.evaluate(state, data.eval, config)['psnr']
+    eval_psnr = lambda state: train.evaluate(state, data.eval, config, mesh)['psnr']
   else:
     pairs, eval_pairs = (
         input_pipeline.bicubic_pairs(input_pipeline.split_items(config, spec), config.channels)

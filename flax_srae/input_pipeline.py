@@ -214,31 +214,36 @@ def check_disjoint(config):
                     f"overlap: slice them apart, e.g. 'test[:8000]' and 'test[8000:]'")
 
 
-def _augment(rng: np.random.Generator, *patches: np.ndarray):
-  """The same random 90-degree rotation and horizontal flip of each HWC patch."""
-  k, flip = rng.integers(4), rng.integers(2)
-  patches = [np.rot90(p, k) for p in patches]
-  return [p[:, ::-1] if flip else p for p in patches]
+def _dihedral(rng: np.random.Generator):
+  """A random 90-degree rotation count and horizontal flip."""
+  return rng.integers(4), rng.integers(2)
+
+
+def _transform(patch: np.ndarray, k: int, flip: int) -> np.ndarray:
+  patch = np.rot90(patch, k)
+  return patch[:, ::-1] if flip else patch
 
 
 def random_patches(images: List[np.ndarray], rng: np.random.Generator, count: int, size: int,
-                   augment: bool = False):
-  """`count` random size x size patches: uniform image (with replacement), uniform position."""
+                   augment: bool = False, rows: slice = slice(None)):
+  """`rows` of `count` random size x size patches: uniform image (with replacement), uniform
+  position, with `augment` a random rotation and flip. All `count` patches are drawn whatever
+  `rows` is, so processes that each cut their own rows together hold exactly the patches that
+  one process would cut."""
   idx = rng.integers(0, len(images), count)
-  out = []
-  for i in idx:
-    img = images[i]
-    y = rng.integers(0, img.shape[0] - size + 1)
-    x = rng.integers(0, img.shape[1] - size + 1)
-    patch = img[y:y + size, x:x + size]
-    out.append(_augment(rng, patch)[0] if augment else patch)
-  return np.stack(out)
+  corners = [(rng.integers(0, images[i].shape[0] - size + 1),
+              rng.integers(0, images[i].shape[1] - size + 1)) for i in idx]
+  transforms = [_dihedral(rng) if augment else (0, 0) for _ in idx]
+  return np.stack([_transform(images[i][y:y + size, x:x + size], *t)
+                   for i, (y, x), t in zip(idx[rows], corners[rows], transforms[rows])])
 
 
 def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int, size: int,
-                augment: bool = False):
-  """The high-resolution batch for `step`: depends only on (seed, step), so resume is exact."""
-  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size, augment)
+                augment: bool = False, rows: slice = slice(None)):
+  """`rows` of the high-resolution batch for `step`. The batch depends only on (seed, step):
+  resume is exact, and the same whatever the number of processes sharing it."""
+  return random_patches(images, np.random.default_rng([seed, step]), batch_size, size, augment,
+                        rows)
 
 
 # BT.601 studio-range luma of RGB in [0, 1], Y in [16, 235] / 255: the super-resolution
@@ -280,7 +285,9 @@ def pair_batch(pairs, seed: int, step: int, batch_size: int, lr_size: int, augme
     y, x = rng.integers(lr.shape[0] - lr_size), rng.integers(lr.shape[1] - lr_size)
     a = lr[y:y + lr_size, x:x + lr_size]
     b = hr[2 * y:2 * (y + lr_size), 2 * x:2 * (x + lr_size)]
-    a, b = _augment(rng, a, b) if augment else (a, b)
+    if augment:
+      k, flip = _dihedral(rng)
+      a, b = _transform(a, k, flip), _transform(b, k, flip)
     lrs.append(a)
     hrs.append(b)
   return {'lr': np.stack(lrs), 'hr': np.stack(hrs)}

@@ -1,5 +1,7 @@
 """Trains and evaluates a model: python -m flax_srae.main --config=configs/sr28.py --workdir=DIR.
 
+Runs on all devices; run it once per host for several hosts (see README, "Scale out").
+
 Config fields are overridden as --config.key=value (see configs/default.py).
 """
 import logging as py_logging
@@ -11,6 +13,7 @@ from ml_collections import config_flags
 
 from flax_srae import checkpointing
 from flax_srae import errors
+from flax_srae import parallel
 from flax_srae import train
 
 FLAGS = flags.FLAGS
@@ -29,6 +32,7 @@ def _quiet_orbax(record) -> bool:
 
 def main():
   logging.get_absl_handler().addFilter(_quiet_orbax)
+  parallel.maybe_initialize_distributed()
   logging.info('JAX %s, process %d/%d, devices: %s', jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
   workdir = FLAGS.workdir

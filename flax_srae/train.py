@@ -17,6 +17,7 @@ from flax_srae import checkpointing
 from flax_srae import input_pipeline
 from flax_srae import metrics
 from flax_srae import models
+from flax_srae import parallel
 from flax_srae import samples
 from flax_srae.errors import UserError
 
@@ -31,6 +32,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.degradation not in input_pipeline.DEGRADATIONS:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
                     f'{", ".join(input_pipeline.DEGRADATIONS)}')
+  if config.dtype not in models.DTYPES:
+    raise UserError(f'dtype must be one of {", ".join(models.DTYPES)}, got {config.dtype!r}')
   if config.channels not in (1, 3):
     raise UserError(f'channels must be 1 (grayscale) or 3 (RGB), got {config.channels}')
   if config.model == 'edsr':
@@ -125,15 +128,18 @@ def eval_step(state, hr, degradation: str, scale: int):
           'bicubic_psnr': metrics.psnr(bicubic, hr), 'bicubic_ssim': metrics.ssim(bicubic, hr)}
 
 
-def evaluate(state, eval_hr: np.ndarray, config) -> dict:
-  """Mean metrics over all eval images, in fixed-shape batches (the last one padded)."""
-  n = len(eval_hr)
-  bs = min(config.eval_batch_size, n)
+def evaluate(state, eval_hr: np.ndarray, config, mesh: jax.sharding.Mesh) -> dict:
+  """Mean metrics over all eval images, in fixed-shape batches (the last one padded) split
+  over the devices of `mesh`. Every process passes all of `eval_hr` and gets the result."""
+  n, devices = len(eval_hr), mesh.devices.size
+  bs = -(-min(config.eval_batch_size, n) // devices) * devices
   padded = np.concatenate([eval_hr, np.zeros((-n % bs,) + eval_hr.shape[1:], eval_hr.dtype)])
-  parts = [eval_step(state, padded[i:i + bs], config.degradation, scale_of(config))
+  rows = parallel.process_rows(mesh, bs)
+  parts = [eval_step(state, parallel.shard_rows(mesh, padded[i:i + bs][rows], bs),
+                     config.degradation, scale_of(config))
            for i in range(0, len(padded), bs)]
-  return {k: float(np.mean(np.concatenate([np.asarray(p[k]) for p in parts])[:n]))
-          for k in parts[0]}
+  parts = parallel.to_host(parts)
+  return {k: float(np.mean(np.concatenate([p[k] for p in parts])[:n])) for k in parts[0]}
 
 
 @jax.jit
@@ -182,7 +188,8 @@ def _check_finite(first_bad_step: int, mngr) -> None:
 def _check_writable(workdir: str):
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
+    # One probe per process: processes sharing the workdir must not delete each other's.
+    probe = os.path.join(workdir, f'.write_test{jax.process_index()}')
     with open(probe, 'w') as f:
       f.write('ok')
     os.remove(probe)
@@ -202,21 +209,34 @@ def write_json(path: str, obj) -> None:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) to `config.num_train_steps`, then writes results.json and samples.png.
 
+  Data parallel over all devices of all processes: every process runs this with the same
+  config and workdir, feeds its own rows of each batch, and process 0 writes the files.
   Returns the results dict. A finished run is evaluated again but not retrained.
   """
   validate_config(config)
   _check_writable(workdir)
   data = input_pipeline.load(config)
-  logging.info('data: %s, %d train images, %d eval patches of %dx%d, devices: %s',
-               config.dataset, len(data.train), len(data.eval), config.hr_size, config.hr_size,
-               jax.devices())
+  mesh = parallel.create_mesh()
+  rows = parallel.process_rows(mesh, config.batch_size)
+  logging.info('data: %s, %d train images, %d eval patches of %dx%d', config.dataset,
+               len(data.train), len(data.eval), config.hr_size, config.hr_size)
+  logging.info('data parallel on %d %s devices in %d process(es): %d images per device, rows '
+               '%d:%d of each batch from this process', jax.device_count(),
+               jax.default_backend(), jax.process_count(),
+               config.batch_size // jax.device_count(), rows.start, rows.stop)
+  if config.dtype == 'bfloat16' and jax.default_backend() == 'cpu':
+    logging.warning('dtype bfloat16 on CPU: usually slower than float32; it pays on GPU/TPU')
 
   model = models.create_model(config)
-  init = functools.partial(create_train_state, config, model, jax.random.key(config.seed))
+  # One compiled program (about twice as fast as op-by-op init), placed on every device; its
+  # abstract value carries that placement, so a restore lands there too, whatever device
+  # count wrote the checkpoint.
+  init = jax.jit(functools.partial(create_train_state, config, model, jax.random.key(config.seed)),
+                 out_shardings=parallel.replicated(mesh))
   mngr = checkpointing.manager(workdir, config.keep_checkpoints)
   state = checkpointing.restore_latest(mngr, jax.eval_shape(init), config)
   if state is None:
-    state = jax.jit(init)()  # one compiled program: about twice as fast as op-by-op init
+    state = init()
   else:
     logging.info('resumed from %s at step %d', mngr.directory, int(state.step))
   n_params = sum(p.size for p in jax.tree.leaves(state.params))
@@ -225,15 +245,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start = int(state.step)
   scale = scale_of(config)
   stop = _StopRequest()
-  first_bad_step = jnp.array(-1, jnp.int32)
+  first_bad_step = parallel.replicate(mesh, np.int32(-1))
   # Training time adds up over resumes: a side file kept in step with the checkpoints.
   timing_path = os.path.join(workdir, 'train_timing.json')
   timing = (start and _read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
   try:
     t_log, window_start = time.perf_counter(), start
     for step in range(start + 1, config.num_train_steps + 1):
-      hr = input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
-                                      config.hr_size, config.augment)
+      local_hr = input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
+                                            config.hr_size, config.augment, rows)
+      hr = parallel.shard_rows(mesh, local_hr, config.batch_size)
       state, loss, first_bad_step = train_step(state, hr, first_bad_step, config.degradation,
                                                scale, config.loss)
       final = step == config.num_train_steps
@@ -252,7 +273,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
                 f'{steps * config.batch_size / elapsed:.0f} img/s')
         if step % config.eval_every_steps == 0 and not final:
-          m = evaluate(state, data.eval, config)
+          m = evaluate(state, data.eval, config, mesh)
           line += f'  eval psnr {m["psnr"]:.2f} dB (bicubic {m["bicubic_psnr"]:.2f})'
         logging.info(line)
         t_log, window_start = time.perf_counter(), step
@@ -260,8 +281,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       stopping = stop.signal
       if step % config.checkpoint_every_steps == 0 or final or stopping:
         _check_finite(int(first_bad_step), mngr)  # a checkpoint never holds a NaN
-        checkpointing.save(mngr, step, state, config)
-        write_json(timing_path, timing)
+        checkpointing.save(mngr, step, state, config)  # by every process: Orbax coordinates
+        if jax.process_index() == 0:
+          write_json(timing_path, timing)
       if stopping:
         checkpointing.wait(mngr)
         raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
@@ -272,7 +294,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     mngr.close()
 
   step = int(state.step)
-  m = evaluate(state, data.eval, config)
+  m = evaluate(state, data.eval, config, mesh)
   logging.info('step %d: eval psnr %.2f dB, ssim %.4f; bicubic %.2f dB, ssim %.4f',
                step, m['psnr'], m['ssim'], m['bicubic_psnr'], m['bicubic_ssim'])
   results = {'step': step, 'model': config.model, 'dataset': config.dataset,
@@ -281,12 +303,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Steps that include compilation are not timed: a run of one step has no throughput.
   results['train'] = dict(timing, images_per_sec=(
       timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))
-  write_json(os.path.join(workdir, 'results.json'), results)
   hr = data.eval[:config.num_samples]
-  columns = jax.device_get(predict(state, hr, config.degradation, scale)) + (hr,)
-  samples.write_grid(os.path.join(workdir, 'samples.png'), columns)
-  logging.info('wrote %s and %s', os.path.join(workdir, 'results.json'),
-               os.path.join(workdir, 'samples.png'))
+  columns = parallel.to_host(predict(state, parallel.replicate(mesh, hr), config.degradation,
+                                     scale)) + (hr,)
+  if jax.process_index() == 0:
+    write_json(os.path.join(workdir, 'results.json'), results)
+    samples.write_grid(os.path.join(workdir, 'samples.png'), columns)
+    logging.info('wrote %s and %s', os.path.join(workdir, 'results.json'),
+                 os.path.join(workdir, 'samples.png'))
   return results
 
 

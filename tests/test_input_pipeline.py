@@ -77,6 +77,10 @@ def test_train_batches_are_a_function_of_seed_and_step():
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, input_pipeline.train_batch(images, 0, 8, 16, 12))
   assert not np.array_equal(a, input_pipeline.train_batch(images, 1, 7, 16, 12))
+  # Each process cuts only its rows; together they are the batch one process would make.
+  parts = [input_pipeline.train_batch(images, 0, 7, 16, 12, rows=slice(i, i + 4))
+           for i in range(0, 16, 4)]
+  np.testing.assert_array_equal(np.concatenate(parts), a)
 
 
 def test_eval_patches_fixed_and_whole_images_kept():

@@ -159,3 +159,26 @@ def test_cubic_upscale2x_matches_pytorch_bicubic():
   np.testing.assert_allclose(y[5], [6.718055, 7.24076, 8.077064, 9.251613, 10.057764,
                                     11.379188, 12.434241, 13.089759], atol=2e-6)
   np.testing.assert_allclose(models.cubic_upscale2x(jnp.full((1, 5, 3, 2), 0.4)), 0.4, atol=1e-6)
+
+
+@pytest.mark.parametrize('model', ['seed_residual', 'autoencoder'])
+def test_bfloat16_activations_keep_float32_parameters_and_output(model):
+  f32 = models.create_model(_config(model, features=(8, 16, 16)))
+  config = _config(model, features=(8, 16, 16))
+  config.dtype = 'bfloat16'
+  bf16 = models.create_model(config)
+  x = jax.random.uniform(jax.random.key(1), (2, 14, 14, 1))
+  shapes = jax.eval_shape(bf16.init, jax.random.key(0), x)['params']
+  # The same parameters either way: dtype is not part of the architecture.
+  assert shapes == jax.eval_shape(f32.init, jax.random.key(0), x)['params']
+  assert {p.dtype for p in jax.tree.leaves(shapes)} == {jnp.dtype(jnp.float32)}
+  # Random values rather than init (whose compile alone takes seconds on CPU), and a
+  # non-zero last layer, so that the bfloat16 hidden layers show in the output.
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda s: (0.2 * rng.standard_normal(s.shape)).astype(s.dtype), shapes)
+  out = jax.jit(bf16.apply)({'params': params}, x)
+  assert out.dtype == jnp.float32
+  reference = jax.jit(f32.apply)({'params': params}, x)
+  assert 0 < float(jnp.max(jnp.abs(out - reference))) < 0.05 * float(jnp.max(jnp.abs(reference)))
+  grads = jax.jit(jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2)))(params)
+  assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))

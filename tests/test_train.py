@@ -53,6 +53,16 @@ def test_finished_run_is_not_retrained(tiny_config, tmp_path, monkeypatch):
   assert again['train'] == first['train']
 
 
+def test_bfloat16_activations_train_float32_weights(tiny_config, tmp_path):
+  tiny_config.dtype = 'bfloat16'
+  tiny_config.num_train_steps = 2
+  results = train.train_and_evaluate(tiny_config, str(tmp_path))
+  # The residual model starts at bicubic; two steps must not wreck it.
+  assert abs(results['eval']['psnr'] - results['eval']['bicubic_psnr']) < 1.0
+  state = restore_state(tmp_path, tiny_config)
+  assert {leaf.dtype for leaf in jax.tree.leaves(state.params)} == {np.dtype(np.float32)}
+
+
 def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
   tiny_config.num_train_steps = 1
   train.train_and_evaluate(tiny_config, str(tmp_path))
@@ -84,6 +94,7 @@ def test_edsr_with_l1_and_augmentation_trains_and_resumes(tiny_config, tmp_path)
     ('model', 'vdsr', 'unknown model'),
     ('degradation', 'blur', 'unknown degradation'),
     ('channels', 2, 'channels must be 1'),
+    ('dtype', 'float16', 'dtype must be one of float32, bfloat16'),
     ('num_train_steps', 0, 'num_train_steps must be positive'),
     ('seed', -1, 'seed must be >= 0'),
     ('features', (4, 8), 'features must be three positive widths'),
