@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -5,6 +9,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+import flax_srae
 from flax_srae import models
 
 
@@ -182,3 +187,15 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model):
   assert 0 < float(jnp.max(jnp.abs(out - reference))) < 0.05 * float(jnp.max(jnp.abs(reference)))
   grads = jax.jit(jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2)))(params)
   assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+def test_importing_the_package_turns_on_ynnpack_dots_unless_xla_flags_say_otherwise():
+  code = 'import os, flax_srae; print(os.environ["XLA_FLAGS"])'
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  run = lambda: subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                               text=True, check=True).stdout.strip()
+  assert run() == flax_srae.YNN_FLAG
+  env['XLA_FLAGS'] = '--xla_force_host_platform_device_count=2'
+  assert run() == f'--xla_force_host_platform_device_count=2 {flax_srae.YNN_FLAG}'
+  env['XLA_FLAGS'] = '--xla_cpu_experimental_ynn_fusion_type='
+  assert run() == '--xla_cpu_experimental_ynn_fusion_type='
