@@ -8,13 +8,16 @@ import ml_collections
 def get_config():
   config = ml_collections.ConfigDict()
 
-  # Model: 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder',
-  # 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic).
-  config.model = 'seed_residual'
+  # Model: 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic),
+  # 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder'.
+  # edsr with 4 blocks won on a validation slice (MNIST test[7000:8000] after 2,000 steps:
+  # 30.45 dB; 6 blocks 30.36 at 0.6x the speed; seed_residual 29.57) and reaches 28 dB
+  # fastest (experiments/README.md).
+  config.model = 'edsr'
   config.channels = 1                 # 1: grayscale, 3: RGB
   config.features = (32, 64, 128)     # seed family: encoder widths; the decoder mirrors two
   config.width = 32                   # edsr: channels of every convolution
-  config.num_blocks = 6               # edsr: residual blocks
+  config.num_blocks = 4               # edsr: residual blocks
 
   # Data: 'builtin' (photos inside scikit-image, no network), 'folder' (image files in
   # data_dir), 'idx' (MNIST-format files in data_dir) or any TFDS name prepared in data_dir.

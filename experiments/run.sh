@@ -12,11 +12,12 @@ declare -A RUNS=(
   [sr28]="--config=configs/sr28.py"
   [sr56]="--config=configs/sr56.py"
   [ae28]="--config=configs/ae28.py"
-  [mnist_seed_residual]="--config=configs/sr28.py ${mnist[*]}"
+  [mnist_edsr]="--config=configs/sr28.py ${mnist[*]}"
+  [mnist_seed_residual]="--config=configs/sr28.py ${mnist[*]} --config.model=seed_residual"
   [mnist_seed]="--config=configs/sr28.py ${mnist[*]} --config.model=seed"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(sr28 sr56 ae28 mnist_seed_residual mnist_seed)
+[ ${#names[@]} -gt 0 ] || names=(sr28 sr56 ae28 mnist_edsr mnist_seed_residual mnist_seed)
 mkdir -p "$out"
 for name in "${names[@]}"; do
   [ -n "${RUNS[$name]:-}" ] || { echo "error: unknown run $name (one of ${!RUNS[*]})" >&2; exit 1; }

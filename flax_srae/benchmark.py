@@ -73,8 +73,9 @@ def _config(task: str, data_dir: str, steps: int, model_name, learning_rate=None
                        model=model_name or config.model))
   else:
     config.update(dict(dataset='folder', train_split='train[:70]', eval_split='train[70:80]',
-                       model=model_name or 'edsr', degradation='bicubic', loss='l1',
-                       augment=True, batch_size=32, hr_size=48))
+                       model=model_name or 'edsr', width=32, num_blocks=6,
+                       degradation='bicubic', loss='l1', augment=True, batch_size=32,
+                       hr_size=48))
   # Departures from the peer's recipe, reported in the summary: same network, other training.
   config.learning_rate = learning_rate or config.learning_rate
   config.loss = loss or config.loss

@@ -86,8 +86,10 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
   want = _architecture(config.to_dict(), config.model)
   have = _architecture(saved, saved.get('model', ''))
   if want != have:
+    # Another model differs in everything: name just that.
+    fields = ['model'] if want['model'] != have.get('model') else want
     diff = ', '.join(f'{k}: checkpoint {have.get(k)!r} vs config {want.get(k)!r}'
-                     for k in dict(have, **want) if want.get(k) != have.get(k))
+                     for k in fields if want.get(k) != have.get(k))
     raise UserError(f'{mngr.directory} holds a checkpoint of another model ({diff}): use '
                     f'the matching config, another --workdir, or --new_subfolder to train in '
                     f'a subfolder of this workdir (nothing here is deleted)')

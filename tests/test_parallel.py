@@ -113,7 +113,7 @@ def test_two_processes_with_jax_distributed(one_device_run, tmp_path):
   """Two processes of two CPU devices each, joined by jax.distributed on localhost (the CPU
   backend's collectives go through Gloo), write one run between them."""
   flags = [f'--config.{k}={v}' for k, v in _config().items()
-           if k in ('hr_size', 'batch_size', 'num_train_steps', 'num_eval_patches',
+           if k in ('model', 'hr_size', 'batch_size', 'num_train_steps', 'num_eval_patches',
                     'eval_batch_size', 'eval_every_steps', 'checkpoint_every_steps',
                     'num_samples')]
   cmd = [sys.executable, '-m', 'flax_srae.main', '--config=configs/sr28.py',

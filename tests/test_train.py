@@ -87,6 +87,12 @@ def test_edsr_with_l1_and_augmentation_trains_and_resumes(tiny_config, tmp_path)
     train.train_and_evaluate(tiny_config, str(tmp_path))
 
 
+def test_bad_edsr_size_rejected(tiny_config, tmp_path):
+  tiny_config.update(dict(model='edsr', width=0))
+  with pytest.raises(UserError, match='edsr needs width >= 1 and num_blocks >= 0, got width 0'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+
+
 @pytest.mark.parametrize('field,value,message', [
     ('batch_size', 0, 'batch_size must be positive'),
     ('learning_rate', -1.0, 'learning_rate must be positive'),
