@@ -19,6 +19,7 @@ from flax_srae import metrics
 from flax_srae import models
 from flax_srae import parallel
 from flax_srae import samples
+from flax_srae import summaries
 from flax_srae.errors import UserError
 
 
@@ -249,6 +250,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Training time adds up over resumes: a side file kept in step with the checkpoints.
   timing_path = os.path.join(workdir, 'train_timing.json')
   timing = (start and _read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
+  writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
   try:
     t_log, window_start = time.perf_counter(), start
     for step in range(start + 1, config.num_train_steps + 1):
@@ -272,9 +274,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         timing['steps_timed'] += steps
         line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
                 f'{steps * config.batch_size / elapsed:.0f} img/s')
+        writer.scalars(step, {'train/loss': loss, 'train/learning_rate': config.learning_rate,
+                              'train/images_per_sec': steps * config.batch_size / elapsed})
         if step % config.eval_every_steps == 0 and not final:
           m = evaluate(state, data.eval, config, mesh)
           line += f'  eval psnr {m["psnr"]:.2f} dB (bicubic {m["bicubic_psnr"]:.2f})'
+          _summarize_eval(writer, step, m, state, data.eval, config, mesh)
         logging.info(line)
         t_log, window_start = time.perf_counter(), step
       # A signal may have arrived during this step: read the flag once, for both decisions.
@@ -284,6 +289,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         checkpointing.save(mngr, step, state, config)  # by every process: Orbax coordinates
         if jax.process_index() == 0:
           write_json(timing_path, timing)
+        writer.save()
       if stopping:
         checkpointing.wait(mngr)
         raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
@@ -303,15 +309,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Steps that include compilation are not timed: a run of one step has no throughput.
   results['train'] = dict(timing, images_per_sec=(
       timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))
-  hr = data.eval[:config.num_samples]
-  columns = parallel.to_host(predict(state, parallel.replicate(mesh, hr), config.degradation,
-                                     scale)) + (hr,)
+  columns = _summarize_eval(writer, step, m, state, data.eval, config, mesh)
+  writer.close(os.path.join(workdir, 'curves.png'))
   if jax.process_index() == 0:
     write_json(os.path.join(workdir, 'results.json'), results)
     samples.write_grid(os.path.join(workdir, 'samples.png'), columns)
-    logging.info('wrote %s and %s', os.path.join(workdir, 'results.json'),
-                 os.path.join(workdir, 'samples.png'))
+    logging.info('wrote results.json, samples.png, curves.png and tensorboard/ in %s', workdir)
   return results
+
+
+def _summarize_eval(writer, step: int, m: dict, state, eval_hr, config, mesh):
+  """Logs eval metrics and a sample grid to TensorBoard; returns the grid's columns
+  (low-res input, bicubic, model, ground truth) of the first `num_samples` eval images."""
+  hr = eval_hr[:config.num_samples]
+  columns = parallel.to_host(predict(state, parallel.replicate(mesh, hr), config.degradation,
+                                     scale_of(config))) + (hr,)
+  writer.scalars(step, {f'eval/{k}': v for k, v in m.items()})
+  writer.samples(step, columns)
+  return columns
 
 
 def _read_json(path: str):

@@ -40,6 +40,21 @@ def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path
   assert results['train']['images_per_sec'] > 0 and results['train']['seconds'] > 0
   assert (tmp_path / 'resumed' / 'samples.png').stat().st_size > 0
 
+  # Curves cover both parts of the resumed run: TensorBoard events, curves.json, curves.png.
+  from tensorboard.backend.event_processing import event_accumulator
+  events = event_accumulator.EventAccumulator(str(tmp_path / 'resumed' / 'tensorboard'))
+  events.Reload()
+  assert [e.step for e in events.Scalars('eval/psnr')] == [3, 6]
+  assert events.Scalars('eval/psnr')[-1].value == pytest.approx(resumed['eval']['psnr'])
+  assert [e.step for e in events.Scalars('train/loss')] == [2, 3, 6]
+  assert {'train/learning_rate', 'train/images_per_sec', 'eval/bicubic_psnr'} <= set(
+      events.Tags()['scalars'])
+  assert [e.step for e in events.Images('eval/samples')] == [3, 6]
+  curves = json.loads((tmp_path / 'resumed' / 'curves.json').read_text())
+  assert [p[0] for p in curves['loss']] == [2, 3, 6]
+  assert curves['bicubic_psnr'] == pytest.approx(resumed['eval']['bicubic_psnr'])
+  assert (tmp_path / 'resumed' / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
 
 def test_finished_run_is_not_retrained(tiny_config, tmp_path, monkeypatch):
   tiny_config.num_train_steps = 2

@@ -1,0 +1,87 @@
+"""Training curves: TensorBoard event files in WORKDIR/tensorboard (written with tensorboardX,
+no TensorFlow) and WORKDIR/curves.png (loss and eval PSNR against step, with bicubic's PSNR).
+
+The curves' points are also kept in WORKDIR/curves.json, saved with each checkpoint, so that
+curves.png covers the whole run across resumes.
+"""
+import json
+import os
+
+import numpy as np
+
+from flax_srae import samples
+
+
+class Writer:
+  """Scalars and sample grids for TensorBoard plus the points of curves.png. `enabled=False`
+  (processes other than 0) makes every call a no-op."""
+
+  def __init__(self, workdir: str, start_step: int, enabled: bool = True):
+    self.enabled = enabled
+    self._json = os.path.join(workdir, 'curves.json')
+    self.points = {'loss': [], 'eval_psnr': [], 'bicubic_psnr': None}
+    if not enabled:
+      return
+    import tensorboardX  # pylint: disable=g-import-not-at-top
+    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    if start_step and os.path.exists(self._json):
+      with open(self._json) as f:
+        saved = json.load(f)
+      # Points past the checkpoint resumed from were logged by a run that did not save them.
+      self.points = dict(saved, **{k: [p for p in saved[k] if p[0] <= start_step]
+                                   for k in ('loss', 'eval_psnr')})
+
+  def scalars(self, step: int, values: dict) -> None:
+    if not self.enabled:
+      return
+    for name, value in values.items():
+      self._tb.add_scalar(name, value, step)
+    for key, name in (('loss', 'train/loss'), ('eval_psnr', 'eval/psnr')):
+      if name in values:
+        # A finished run evaluated again logs its last step again: one point per step.
+        self.points[key] = [p for p in self.points[key] if p[0] != step]
+        self.points[key].append([step, float(values[name])])
+    if 'eval/bicubic_psnr' in values:
+      self.points['bicubic_psnr'] = float(values['eval/bicubic_psnr'])
+
+  def samples(self, step: int, columns) -> None:
+    if self.enabled:
+      self._tb.add_image('eval/samples', samples.grid(columns, zoom=2), step,
+                         dataformats='HW' if columns[-1].shape[-1] == 1 else 'HWC')
+
+  def save(self) -> None:
+    """Keeps the points in step with the checkpoint just saved."""
+    if self.enabled:
+      self._tb.flush()
+      tmp = self._json + '.tmp'
+      with open(tmp, 'w') as f:
+        json.dump(self.points, f)
+      os.replace(tmp, self._json)
+
+  def close(self, curves_path: str) -> None:
+    if self.enabled:
+      self.save()
+      self._tb.close()
+      write_curves(curves_path, self.points)
+
+
+def write_curves(path: str, points: dict) -> None:
+  """curves.png: training loss (log scale) and eval PSNR with the bicubic line, against step."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')  # files only: no display needed
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 4))
+  if points['loss']:
+    ax_loss.semilogy(*np.array(points['loss']).T)
+  ax_loss.set(xlabel='step', ylabel='training loss', title='loss')
+  if points['eval_psnr']:
+    ax_psnr.plot(*np.array(points['eval_psnr']).T, 'o-', label='model')
+  if points['bicubic_psnr'] is not None:
+    ax_psnr.axhline(points['bicubic_psnr'], color='gray', linestyle='--', label='bicubic')
+  ax_psnr.set(xlabel='step', ylabel='PSNR (dB)', title='eval PSNR')
+  ax_psnr.legend()
+  fig.tight_layout()
+  tmp = path + '.tmp.png'
+  fig.savefig(tmp, dpi=80)
+  plt.close(fig)
+  os.replace(tmp, path)
