@@ -28,10 +28,20 @@ def get_config():
   config.hr_size = 28                 # high-resolution patch side; the input is hr_size / 2
   config.degradation = 'area'         # 'area' (mean of 2x2 blocks) or 'bicubic' (antialiased)
   config.num_eval_patches = 2000      # fixed eval patches when eval images are larger than hr_size
+  # 'patches': hr_size patches degraded on the device, eval on fixed patches. 'literature':
+  # the super-resolution papers' x2 protocol (degradation 'bicubic'): low resolution made once
+  # by PIL bicubic of whole 8-bit images, grayscale as studio-range luma (Y in [16, 235]),
+  # training on aligned crops, eval on whole images, output rounded to 8 bits, `shave` border.
+  config.protocol = 'patches'
+  config.shave = 2
 
   # Optimisation.
   config.batch_size = 128
-  config.learning_rate = 1e-3         # Adam
+  config.learning_rate = 1e-3         # Adam; the peak with a schedule
+  config.lr_schedule = 'constant'     # or 'cosine': linear warmup, cosine decay to 0 at the end
+  config.warmup_steps = 0
+  config.grad_clip = 0.0              # > 0: clip the gradient's global norm to this
+  config.ema = 0.0                    # > 0 (e.g. 0.999): evaluate and ship a weight average
   config.loss = 'mse'                 # 'mse' or 'l1' (mean absolute error)
   config.augment = False              # random 90-degree rotations and flips of training patches
   config.num_train_steps = 2000

@@ -74,8 +74,8 @@ def _config(task: str, data_dir: str, steps: int, model_name, learning_rate=None
   else:
     config.update(dict(dataset='folder', train_split='train[:70]', eval_split='train[70:80]',
                        model=model_name or 'edsr', width=32, num_blocks=6,
-                       degradation='bicubic', loss='l1', augment=True, batch_size=32,
-                       hr_size=48))
+                       degradation='bicubic', protocol='literature', shave=2, loss='l1',
+                       augment=True, batch_size=32, hr_size=48))
   # Departures from the peer's recipe, reported in the summary: same network, other training.
   config.learning_rate = learning_rate or config.learning_rate
   config.loss = loss or config.loss
@@ -91,19 +91,9 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
     raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
   config = _config(task, data_dir, steps, model_name, learning_rate, loss)
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
-  if task == 'mnist':
-    data = input_pipeline.load(config)
-    batch = functools.partial(input_pipeline.train_batch, data.train, config.seed,
-                              batch_size=config.batch_size, size=config.hr_size)
-    eval_psnr = lambda state: train.evaluate(state, data.eval, config, mesh)['psnr']
-  else:
-    pairs, eval_pairs = (
-        input_pipeline.bicubic_pairs(input_pipeline.split_items(config, spec), config.channels)
-        for spec in (config.train_split, config.eval_split))
-    batch = functools.partial(input_pipeline.pair_batch, pairs, config.seed,
-                              batch_size=config.batch_size, lr_size=config.hr_size // 2,
-                              augment=True)
-    eval_psnr = lambda state: train.evaluate_pairs(state, eval_pairs, shave=2)
+  data = input_pipeline.load(config)
+  batch = functools.partial(input_pipeline.batch, data, config)
+  eval_psnr = lambda state: train.evaluate(state, data.eval, config, mesh)['psnr']
   model = models.create_model(config)
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     jax.random.key(config.seed)))()
@@ -113,9 +103,8 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
          'learning_rate': config.learning_rate, 'loss': config.loss})
 
   def step_fn(state, b, first_bad):
-    b = b if isinstance(b, dict) else {'hr': b}
     return train.train_step(state, b['hr'], first_bad, config.degradation, 2, config.loss,
-                            b.get('lr'))
+                            b.get('lr'), config.ema)
 
   first_bad = jnp.array(-1, jnp.int32)
   t0 = time.perf_counter()

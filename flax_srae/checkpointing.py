@@ -9,14 +9,18 @@ from flax_srae import models
 from flax_srae.errors import UserError
 
 
+_ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b'}
+
+
 def architecture_subfolder(workdir: str, config) -> str:
-  """WORKDIR/<model>_c<channels>_f<features> (edsr: _w<width>_b<blocks>): one stable place per
-  architecture, so a second run with --new_subfolder resumes there."""
-  if config.model == 'edsr':
-    size = f'w{config.width}_b{config.num_blocks}'
-  else:
-    size = 'f' + '-'.join(map(str, config.features))
-  return os.path.join(workdir, f'{config.model}_c{config.channels}_{size}')
+  """WORKDIR/<model>_c<channels>_<sizes>, e.g. seed_c1_f32-64-128 or edsr_c1_w32_b4: one
+  stable place per architecture, so a second run with --new_subfolder resumes there."""
+  sizes = []
+  for field in models.architecture_fields(config.model)[2:]:
+    value = config[field]
+    value = '-'.join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    sizes.append(_ABBREVIATIONS[field] + value)
+  return os.path.join(workdir, '_'.join([config.model, f'c{config.channels}'] + sizes))
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -93,4 +97,19 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
     raise UserError(f'{mngr.directory} holds a checkpoint of another model ({diff}): use '
                     f'the matching config, another --workdir, or --new_subfolder to train in '
                     f'a subfolder of this workdir (nothing here is deleted)')
+  want, have = _optimizer(config.to_dict()), _optimizer(saved)
+  if want != have:
+    diff = ', '.join(f'{k}: checkpoint {have[k]} vs config {want[k]}' for k in want
+                     if want[k] != have[k])
+    raise UserError(f'{mngr.directory} holds a checkpoint whose optimizer state has another form '
+                    f'({diff}): resume with the settings it was trained with, or use another '
+                    f'--workdir')
   return restore(mngr, step, state=ocp.args.StandardRestore(abstract_state))['state']
+
+
+def _optimizer(config_dict) -> dict:
+  """The settings that change the form of the saved optimizer state (configs saved before
+  they existed had none of them)."""
+  return {'lr schedule': config_dict.get('lr_schedule', 'constant') != 'constant',
+          'grad_clip': bool(config_dict.get('grad_clip', 0)),
+          'ema': bool(config_dict.get('ema', 0))}

@@ -1,12 +1,14 @@
 """Evaluates a trained model against classic upscalers on a dataset split.
 
   python -m flax_srae.evaluate --workdir=DIR [--dataset=... --data_dir=... --split=...]
-                               [--shave=N] [--y_channel]
+                               [--shave=N] [--y_channel] [--output_dir=...]
+  python -m flax_srae.evaluate --workdir=pretrained:photo --data_dir=../shared/data/sun80
 
-By default it uses the dataset and eval split the model was trained with, so its model PSNR
-reproduces results.json. Prints a table of PSNR and SSIM for the model and for nearest,
-bilinear, bicubic and Lanczos-3 upscaling, and writes the same to DIR/eval_<dataset>_<split>.json
-with a sample grid DIR/eval_<dataset>_<split>.png (low-res | bicubic | model | ground truth).
+By default it uses the dataset, eval split and protocol the model was trained with (fixed
+patches, or whole images for the literature protocol), so its model PSNR reproduces
+results.json. Prints a table of PSNR and SSIM for the model and for nearest, bilinear, bicubic
+and Lanczos-3 upscaling, and writes the same to DIR/eval_<dataset>_<split>.json with a sample
+grid DIR/eval_<dataset>_<split>.png (low-res | bicubic | model | ground truth).
 """
 import os
 import re
@@ -48,18 +50,8 @@ def _file_part(text: str) -> str:
   return re.sub(r'[^\w.-]+', '_', text.replace('%', 'pct'))
 
 
-def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int = 0,
-             y_channel: bool = False, step=None) -> dict:
-  """Evaluates; returns (and writes) {'protocol': ..., 'num_images': n, 'methods': {...}}."""
-  upscaler = inference.load(workdir, step)
-  config = upscaler.config
-  with config.unlocked():
-    config.dataset = dataset or config.dataset
-    config.data_dir = config.data_dir if data_dir is None else data_dir
-  split = split or config.eval_split
-  if y_channel and config.channels != 3:
-    raise UserError('--y_channel measures the luma of colour images; this model is grayscale: '
-                    'drop --y_channel')
+def _patch_outputs(upscaler, config, split: str, shave: int, y_channel: bool):
+  """Per-method metrics and sample columns on fixed patches degraded on the device."""
   if shave < 0 or config.hr_size - 2 * shave < metrics.SSIM_WINDOW:
     raise UserError(f'--shave={shave} leaves less than the {metrics.SSIM_WINDOW}-pixel SSIM '
                     f'window of {config.hr_size}-pixel images')
@@ -71,48 +63,98 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave: int =
   outputs = {'model': upscaler.upscale(x)}
   for name, method in BASELINES.items():
     outputs[name] = np.clip(np.asarray(train.baseline(x, scale, method)), 0.0, 1.0)
-
-  channels = ('Y (BT.601) of 8-bit-rounded images' if y_channel
-              else 'grayscale' if config.channels == 1 else 'RGB')
-  protocol = (f'{channels}, shave {shave} px, PSNR per image then averaged, '
-              f'SSIM 11x11 Gaussian (sigma 1.5)')
-  result = {'workdir': os.path.abspath(workdir), 'step': upscaler.step,
-            'dataset': config.dataset, 'split': split, 'degradation': config.degradation,
-            'protocol': protocol, 'num_images': len(hr), 'methods': {}}
+  methods = {}
   for name, images in outputs.items():
     psnr, ssim = _measure(images, hr, shave, y_channel)
-    result['methods'][name] = {'psnr': float(psnr.mean()), 'ssim': float(ssim.mean())}
+    methods[name] = {'psnr': float(psnr.mean()), 'ssim': float(ssim.mean())}
+  channels = ('Y (BT.601) of 8-bit-rounded images' if y_channel
+              else 'grayscale' if config.channels == 1 else 'RGB')
+  kind = ('images' if all(i.shape[:2] == (config.hr_size,) * 2 for i in images)
+          else 'fixed patches')
+  protocol = (f'{len(hr)} {kind} of {config.hr_size}x{config.hr_size}, {channels}, shave '
+              f'{shave} px')
+  n = config.num_samples
+  return methods, protocol, len(hr), [x[:n], outputs['bicubic'][:n], outputs['model'][:n],
+                                      hr[:n]]
 
-  print(f'{config.model} step {upscaler.step} on {config.dataset} {split}: {len(hr)} images '
-        f'of {config.hr_size}x{config.hr_size}; {protocol}')
+
+def _whole_image_outputs(upscaler, config, split: str, shave: int):
+  """Per-method metrics and sample columns on whole images, the literature's protocol."""
+  if shave < 0:
+    raise UserError(f'--shave must be >= 0, got {shave}')
+  pairs = input_pipeline.bicubic_pairs(input_pipeline.split_items(config, split),
+                                       config.channels)
+  input_pipeline.check_images([hr for _, hr in pairs], split, config)
+  methods = {'model': upscaler.apply}
+  for name, method in BASELINES.items():
+    methods[name] = lambda x, method=method: train.baseline(x, 2, method)
+  result = train.evaluate_images(methods, pairs, shave)
+  protocol = (f'{len(pairs)} whole images, PIL bicubic downscale, studio-range Y of '
+              f'8-bit-rounded output, shave {shave} px')
+  lr, hr = input_pipeline.center_crops(pairs, 64, config.num_samples)
+  bicubic = np.clip(np.asarray(train.baseline(lr, 2)), 0.0, 1.0)
+  return result, protocol, len(pairs), [lr, bicubic, upscaler.apply(lr), hr]
+
+
+def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
+             y_channel: bool = False, step=None, output_dir=None) -> dict:
+  """Evaluates; returns (and writes) {'protocol': ..., 'num_images': n, 'methods': {...}}."""
+  upscaler = inference.load(workdir, step)
+  config = upscaler.config
+  with config.unlocked():
+    config.dataset = dataset or config.dataset
+    config.data_dir = config.data_dir if data_dir is None else data_dir
+  split = split or config.eval_split
+  whole = config.get('protocol') == 'literature'
+  if shave is None:
+    shave = config.shave if whole else 0
+  if whole:  # already luma (or RGB measured on luma): --y_channel changes nothing
+    methods, protocol, n, columns = _whole_image_outputs(upscaler, config, split, shave)
+  else:
+    if y_channel and config.channels != 3:
+      raise UserError('--y_channel measures the luma of colour images; this model is grayscale:'
+                      ' drop --y_channel')
+    methods, protocol, n, columns = _patch_outputs(upscaler, config, split, shave, y_channel)
+  protocol += ', PSNR per image then averaged, SSIM 11x11 Gaussian (sigma 1.5)'
+  result = {'workdir': os.path.abspath(inference.resolve(workdir)), 'step': upscaler.step,
+            'dataset': config.dataset, 'split': split, 'degradation': config.degradation,
+            'protocol': protocol, 'num_images': n, 'methods': methods}
+
+  print(f'{config.model} step {upscaler.step} on {config.dataset} {split}: {protocol}')
   print(f'{"method":10s} {"PSNR dB":>8s} {"SSIM":>7s}')
-  for name, m in result['methods'].items():
+  for name, m in methods.items():
     print(f'{name:10s} {m["psnr"]:8.2f} {m["ssim"]:7.4f}')
 
-  stem = os.path.join(workdir, f'eval_{_file_part(config.dataset)}_{_file_part(split)}')
+  if output_dir is None:  # a shipped model's folder is not ours to write in
+    output_dir = '.' if workdir.startswith(inference.PRETRAINED_PREFIX) else workdir
+  name = workdir[len(inference.PRETRAINED_PREFIX):] + '_' if output_dir != workdir else ''
+  stem = os.path.join(output_dir, f'eval_{name}{_file_part(config.dataset)}_{_file_part(split)}')
   train.write_json(stem + '.json', result)
-  n = config.num_samples
-  samples.write_grid(stem + '.png', [np.asarray(x[:n]), outputs['bicubic'][:n],
-                                     outputs['model'][:n], hr[:n]])
+  samples.write_grid(stem + '.png', [np.asarray(c) for c in columns])
   print(f'wrote {stem}.json and {stem}.png')
   return result
 
 
 def _main():
   f = flags.FLAGS
-  evaluate(f.workdir, f.dataset, f.data_dir, f.split, f.shave, f.y_channel, f.step)
+  evaluate(f.workdir, f.dataset, f.data_dir, f.split, f.shave, f.y_channel, f.step,
+           f.output_dir)
 
 
 def _define_flags():
   """Flags exist only when this module is the program, so library imports never clash."""
-  flags.DEFINE_string('workdir', None, 'Training workdir (or its checkpoints folder).')
+  flags.DEFINE_string('workdir', None, "Training workdir (or its checkpoints folder), or "
+                      "'pretrained:NAME' for a model shipped with the package.")
   flags.DEFINE_string('dataset', None, 'Dataset (default: the one trained on).')
   flags.DEFINE_string('data_dir', None, 'Its folder (default: the one trained on).')
   flags.DEFINE_string('split', None, 'Split to evaluate (default: the training eval split).')
-  flags.DEFINE_integer('shave', 0, 'Pixels of border excluded from the metrics (SR papers: scale).')
+  flags.DEFINE_integer('shave', None, 'Pixels of border excluded from the metrics (SR papers: '
+                       'scale; default: the config\'s for literature-protocol models, else 0).')
   flags.DEFINE_bool('y_channel', False, 'Colour data: measure on BT.601 luma of 8-bit-rounded '
                     'images, as SR papers do.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_string('output_dir', None, 'Where to write eval_*.json/png (default: the workdir; '
+                      'for pretrained models the current folder).')
   flags.mark_flags_as_required(['workdir'])
 
 

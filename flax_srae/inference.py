@@ -1,4 +1,5 @@
-"""Use a trained model: `flax_srae.load(workdir).upscale(images)`.
+"""Use a trained model: `flax_srae.load(workdir).upscale(images)`, or a shipped one:
+`flax_srae.load('pretrained:photo')`.
 
 Only the weights are restored (never the optimizer state), onto this process's first local
 device, whatever device kind or count wrote the checkpoint.
@@ -22,6 +23,29 @@ _RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
                           [-0.168736, -0.331264, 0.5],
                           [0.5, -0.418688, -0.081312]], np.float32)
 _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float32)
+# Models trained under the literature protocol see studio-range luma, 16/255 + 219/255 * Y.
+_STUDIO_OFFSET, _STUDIO_GAIN = 16.0 / 255.0, 219.0 / 255.0
+
+PRETRAINED_PREFIX = 'pretrained:'
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
+
+
+def pretrained_names():
+  if not os.path.isdir(PRETRAINED_DIR):
+    return []
+  return sorted(n for n in os.listdir(PRETRAINED_DIR)
+                if os.path.isdir(os.path.join(PRETRAINED_DIR, n)))
+
+
+def resolve(path: str) -> str:
+  """'pretrained:NAME' -> the folder of that model inside this package; other paths as given."""
+  if not path.startswith(PRETRAINED_PREFIX):
+    return path
+  name = path[len(PRETRAINED_PREFIX):]
+  if name not in pretrained_names():
+    raise UserError(f'no pretrained model {name!r}: choose one of '
+                    f'{", ".join(PRETRAINED_PREFIX + n for n in pretrained_names())}')
+  return os.path.join(PRETRAINED_DIR, name)
 
 
 def _checkpoint_manager(path: str) -> ocp.CheckpointManager:
@@ -46,6 +70,8 @@ class Upscaler:
     self.step = step
     self.model = models.create_model(config)
     self.scale = 1 if config.model == 'autoencoder' else 2
+    self.studio_luma = config.get('protocol') == 'literature' and config.channels == 1
+    self.overlap = _overlap(config)
 
   @functools.partial(jax.jit, static_argnums=0)
   def _apply(self, params, x):
@@ -99,8 +125,13 @@ class Upscaler:
                                                    (x0 - tx0) * s:(cx1 - tx0) * s]
     return out
 
+  def apply(self, x: np.ndarray, tile: int = 512) -> np.ndarray:
+    """The model alone on NHWC float input in its own space (for a literature-protocol model,
+    studio-range luma), clipped to [0, 1]: what training's evaluation measures."""
+    return np.clip(self._run(np.asarray(x, np.float32), 64, tile, self.overlap), 0.0, 1.0)
+
   def upscale(self, images: np.ndarray, batch_size: int = 64, tile: int = 512,
-              overlap: int = 16) -> np.ndarray:
+              overlap: Optional[int] = None) -> np.ndarray:
     """Upscales (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images, uint8/uint16 or float in [0, 1].
 
     A 3-D array is (H, W, C) when its last axis is 1, 2, 3 or 4 long, else (N, H, W). The result
@@ -108,8 +139,10 @@ class Upscaler:
     to [0, 1], integers rounded). A grayscale model on colour input upscales the luma (Y of
     BT.601 YCbCr) and takes the chroma bicubically; an RGB model on grayscale input sees the
     grey replicated and returns its luma; alpha is upscaled bicubically. Images larger than
-    `tile` input pixels on a side are processed in overlapping tiles.
+    `tile` input pixels on a side are processed in overlapping tiles, `overlap` input pixels
+    on each side (default: the model's receptive field, so tiles change nothing).
     """
+    overlap = self.overlap if overlap is None else overlap
     images = np.asarray(images)
     if images.ndim not in (2, 3, 4) or images.size == 0:
       raise UserError(f'images must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C), got shape '
@@ -137,6 +170,10 @@ class Upscaler:
       raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
 
     run = functools.partial(self._run, batch_size=batch_size, tile=tile, overlap=overlap)
+    if self.studio_luma:
+      full_range_run = run
+      run = lambda z: (full_range_run(_STUDIO_OFFSET + _STUDIO_GAIN * z)
+                       - _STUDIO_OFFSET) / _STUDIO_GAIN
     c = x.shape[-1]
     colour, alpha = (x[..., :-1], x[..., -1:]) if c in (2, 4) else (x, None)
     if colour.shape[-1] == self.config.channels:
@@ -162,14 +199,33 @@ class Upscaler:
     return y.reshape(out_shape)
 
 
+def _overlap(config) -> int:
+  """Input pixels beyond which an output pixel does not look, rounded up to even: each 3x3
+  convolution at input resolution reaches 1 further, ESPCN's 5x5 2, the cubic upsampling 2;
+  16 covers the seed family (measured: tiles equal the whole image)."""
+  if config.model == 'edsr':
+    reach = 2 * config.num_blocks + 2 + 2
+  elif config.model == 'espcn':
+    reach = 2 + 1 + 1 + 2
+  else:
+    return 16
+  return max(16, reach + reach % 2)
+
+
 def _bicubic(x: np.ndarray, scale: int) -> np.ndarray:
   n, h, w, c = x.shape
   return np.asarray(jax.image.resize(x, (n, h * scale, w * scale, c), 'bicubic'))
 
 
+def params_key(config) -> str:
+  """Which weights a checkpoint's state holds for inference: their average when training kept one."""
+  return 'ema_params' if config.get('ema', 0) else 'params'
+
+
 def load(path: str, step: Optional[int] = None) -> Upscaler:
-  """The model saved in a training workdir (or its checkpoints folder), latest step by default."""
-  mngr = _checkpoint_manager(path)
+  """The model saved in a training workdir (or its checkpoints folder), latest step by default,
+  or a model shipped with the package: 'pretrained:photo', 'pretrained:mnist'."""
+  mngr = _checkpoint_manager(resolve(path))
   step = mngr.latest_step() if step is None else step
   if step not in mngr.all_steps():
     raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
@@ -184,9 +240,10 @@ def load(path: str, step: Optional[int] = None) -> Upscaler:
   abstract = jax.tree.map(
       lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
                                      sharding=jax.sharding.SingleDeviceSharding(device)), abstract)
-  item = {'params': abstract}
+  key = params_key(config)
+  item = {key: abstract}
   restored = checkpointing.restore(mngr, step, state=ocp.args.PyTreeRestore(
       item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
       partial_restore=True))
   mngr.close()
-  return Upscaler(config, restored['state']['params'], step)
+  return Upscaler(config, restored['state'][key], step)

@@ -3,14 +3,17 @@
 Every source gives a list of float32 HWC images in [0, 1] per split; training draws random
 `hr_size` patches from them (a function of seed and step only, so a resumed run sees the same
 batches), evaluation uses a fixed set of patches. The low-resolution input is made from the
-high-resolution batch on the device by `degrade`.
+high-resolution batch on the device by `degrade`. Under the super-resolution literature's
+protocol (`config.protocol = 'literature'`) low-resolution images are instead made once from
+whole 8-bit images (`bicubic_pairs`), training crops aligned pairs and evaluation uses whole
+images.
 """
 import dataclasses
 import glob
 import gzip
 import os
 import re
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import jax
 import numpy as np
@@ -59,10 +62,16 @@ def parse_split(spec: str) -> Split:
   return Split(m['name'], m['start'], m['stop'])
 
 
+PROTOCOLS = ('patches', 'literature')
+
+
 @dataclasses.dataclass
 class Data:
-  train: List[np.ndarray]   # HWC float32 images in [0, 1], any size >= hr_size
-  eval: np.ndarray          # (N, hr_size, hr_size, C) fixed evaluation patches
+  """protocol 'patches': train is a list of HWC float32 images in [0, 1] of any size >= hr_size,
+  eval an (N, hr_size, hr_size, C) array of fixed patches. 'literature': both are lists of
+  (low, high)-resolution whole-image pairs (`bicubic_pairs`)."""
+  train: list
+  eval: Any
 
 
 def degrade(hr, degradation: str, scale: int = 2):
@@ -256,17 +265,24 @@ def studio_luma(rgb: np.ndarray) -> np.ndarray:
   return (16.0 / 255.0 + rgb.astype(np.float64) @ STUDIO_LUMA[:, None]).astype(np.float32)
 
 
-def bicubic_pairs(paths: List[str], channels: int):
+def _uint8_rgb(item) -> np.ndarray:
+  """A file path, IDX image or TFDS record as an HW3 uint8 array."""
+  img = read_array(item) if isinstance(item, str) else np.asarray(
+      item['image'] if isinstance(item, dict) else item)
+  if img.dtype != np.uint8:
+    raise UserError(f'the literature protocol is for 8-bit images, got {img.dtype}: use '
+                    f"protocol 'patches'")
+  return to_channels(img.astype(np.float32), 3).astype(np.uint8)
+
+
+def bicubic_pairs(items, channels: int):
   """(low, high)-resolution float32 HWC pairs by the literature's x2 protocol: the image cropped
   to even size, the low resolution by PIL's antialiased bicubic downscale of the whole 8-bit RGB
-  image; one channel means studio-range luma of both."""
+  image; one channel means studio-range luma of both. `items` as `split_items` gives them."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   pairs = []
-  for path in paths:
-    rgb = read_array(path)
-    if rgb.dtype != np.uint8:
-      raise UserError(f'{path}: the bicubic pair protocol is for 8-bit images, got {rgb.dtype}')
-    rgb = to_channels(rgb.astype(np.float32), 3).astype(np.uint8)
+  for item in items:
+    rgb = _uint8_rgb(item)
     hr = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
     lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
                                                 Image.BICUBIC))
@@ -275,22 +291,43 @@ def bicubic_pairs(paths: List[str], channels: int):
   return pairs
 
 
-def pair_batch(pairs, seed: int, step: int, batch_size: int, lr_size: int, augment: bool):
-  """Aligned random crops {'lr': (N, s, s, C), 'hr': (N, 2s, 2s, C)} of (low, high) pairs, drawn
-  as ../shared/peers/torch_photo_sr.py draws them; a function of (seed, step) only."""
+def pair_batch(pairs, seed: int, step: int, batch_size: int, lr_size: int, augment: bool,
+               rows: slice = slice(None)):
+  """`rows` of aligned random crops {'lr': (N, s, s, C), 'hr': (N, 2s, 2s, C)} of (low, high)
+  pairs, drawn as ../shared/peers/torch_photo_sr.py draws them; a function of (seed, step) only,
+  all draws made whatever `rows` is (as `random_patches`)."""
   rng = np.random.default_rng([seed, step])
+  keep = set(range(batch_size)[rows])
   lrs, hrs = [], []
-  for _ in range(batch_size):
+  for i in range(batch_size):
     lr, hr = pairs[rng.integers(len(pairs))]
     y, x = rng.integers(lr.shape[0] - lr_size), rng.integers(lr.shape[1] - lr_size)
-    a = lr[y:y + lr_size, x:x + lr_size]
-    b = hr[2 * y:2 * (y + lr_size), 2 * x:2 * (x + lr_size)]
-    if augment:
-      k, flip = _dihedral(rng)
-      a, b = _transform(a, k, flip), _transform(b, k, flip)
-    lrs.append(a)
-    hrs.append(b)
+    k, flip = _dihedral(rng) if augment else (0, 0)
+    if i in keep:
+      lrs.append(_transform(lr[y:y + lr_size, x:x + lr_size], k, flip))
+      hrs.append(_transform(hr[2 * y:2 * (y + lr_size), 2 * x:2 * (x + lr_size)], k, flip))
   return {'lr': np.stack(lrs), 'hr': np.stack(hrs)}
+
+
+def batch(data: 'Data', config, step: int, rows: slice = slice(None)) -> dict:
+  """`rows` of the training batch for `step`: {'hr'} (degraded on the device) or, for the
+  literature protocol, {'lr', 'hr'} crops of precomputed pairs."""
+  if config.protocol == 'literature':
+    return pair_batch(data.train, config.seed, step, config.batch_size, config.hr_size // 2,
+                      config.augment, rows)
+  return {'hr': train_batch(data.train, config.seed, step, config.batch_size, config.hr_size,
+                            config.augment, rows)}
+
+
+def center_crops(pairs, lr_size: int, count: int):
+  """(lr, hr) arrays of the central lr_size (2 * lr_size) crops of the first `count` pairs."""
+  crops = []
+  for lr, hr in pairs[:count]:
+    s = min(lr_size, *lr.shape[:2]) // 2 * 2
+    y, x = (lr.shape[0] - s) // 2, (lr.shape[1] - s) // 2
+    crops.append((lr[y:y + s, x:x + s], hr[2 * y:2 * (y + s), 2 * x:2 * (x + s)]))
+  s = min(c[0].shape[0] for c in crops)
+  return np.stack([c[0][:s, :s] for c in crops]), np.stack([c[1][:2 * s, :2 * s] for c in crops])
 
 
 def eval_patches(images: List[np.ndarray], size: int, count: int) -> np.ndarray:
@@ -311,11 +348,17 @@ def check_images(images: List[np.ndarray], spec: str, config) -> None:
 
 
 def load(config) -> Data:
-  """Train images and fixed eval patches for `config`, with clear errors for bad input."""
+  """Training data and fixed eval data for `config`, with clear errors for bad input."""
   if config.degradation not in DEGRADATIONS:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
                     f'{", ".join(DEGRADATIONS)}')
   check_disjoint(config)
+  if config.protocol == 'literature':
+    train, evaluation = (bicubic_pairs(split_items(config, spec), config.channels)
+                         for spec in (config.train_split, config.eval_split))
+    for spec, pairs in ((config.train_split, train), (config.eval_split, evaluation)):
+      check_images([hr for _, hr in pairs], spec, config)
+    return Data(train=train, eval=evaluation)
   train = load_split(config, config.train_split)
   evaluation = load_split(config, config.eval_split)
   check_images(train, config.train_split, config)

@@ -19,8 +19,8 @@ from flax_srae import train
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, results.json and samples.png; '
                     'running again with the same folder resumes.')
-flags.DEFINE_bool('new_subfolder', False, 'Train in WORKDIR/<model>_c<channels>_f<features> '
-                  '(for a workdir holding another architecture\'s checkpoints).')
+flags.DEFINE_bool('new_subfolder', False, 'Train in WORKDIR/<model>_c<channels>_<sizes> (e.g. '
+                  'edsr_c1_w32_b4), for a workdir holding another architecture\'s checkpoints.')
 config_flags.DEFINE_config_file('config', None, 'Training configuration file.', lock_config=True)
 flags.mark_flags_as_required(['config', 'workdir'])
 

@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-MODELS = ('seed', 'seed_residual', 'autoencoder', 'edsr')
+MODELS = ('seed', 'seed_residual', 'autoencoder', 'espcn', 'edsr')
 DTYPES = ('float32', 'bfloat16')
 
 
@@ -155,6 +155,28 @@ class ResidualSR(nn.Module):
     return depth_to_space(y) + cubic_upscale2x(x)
 
 
+class SubPixelSR(nn.Module):
+  """ESPCN-style sub-pixel network: every convolution on the input grid.
+
+  Conv5x5(width) ReLU, Conv3x3(width // 2) ReLU, Conv3x3(channels * 4) zero-initialised,
+  depth-to-space x2, added to the cubic upsampling of the input. The zero start (in place of
+  ESPCN's random one or ICNR) means training begins exactly at bicubic, with no checkerboard.
+  """
+  channels: int = 1
+  width: int = 64
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    if c != self.channels:
+      raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
+    y = nn.relu(nn.Conv(self.width, (5, 5), dtype=self.dtype)(x))
+    y = nn.relu(nn.Conv(max(1, self.width // 2), (3, 3), dtype=self.dtype)(y))
+    y = nn.Conv(4 * c, (3, 3), kernel_init=nn.initializers.zeros_init(), dtype=jnp.float32)(y)
+    return depth_to_space(y) + cubic_upscale2x(x)
+
+
 def depth_to_space(y, scale: int = 2):
   """(N, H, W, C*s*s) -> (N, sH, sW, C) in PyTorch's pixel_shuffle order: channel
   k*s*s + i*s + j goes to pixel (s*h + i, s*w + j) of plane k."""
@@ -200,7 +222,8 @@ def bicubic_upscale(x, scale: int = 2):
 
 def architecture_fields(model: str):
   """The config fields that fix `model`'s parameter shapes and meaning."""
-  return ('model', 'channels') + (('width', 'num_blocks') if model == 'edsr' else ('features',))
+  sizes = {'edsr': ('width', 'num_blocks'), 'espcn': ('width',)}
+  return ('model', 'channels') + sizes.get(model, ('features',))
 
 
 def create_model(config) -> nn.Module:
@@ -209,6 +232,8 @@ def create_model(config) -> nn.Module:
   if config.model not in MODELS:
     raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
   dtype = jnp.dtype(config.get('dtype', 'float32'))
+  if config.model == 'espcn':
+    return SubPixelSR(channels=config.channels, width=config.width, dtype=dtype)
   if config.model == 'edsr':
     return ResidualSR(channels=config.channels, width=config.width, num_blocks=config.num_blocks,
                       dtype=dtype)

@@ -1,6 +1,7 @@
 """Upscales images with a trained model.
 
   python -m flax_srae.predict --workdir=DIR --input=PATH --output=PATH
+  python -m flax_srae.predict --model=pretrained:photo --input=PATH --output=PATH
 
 PATH is an image file (PNG, JPEG, BMP), a folder of images (a folder of the same names is
 written) or a .npy array (a .npy is written; layouts as `flax_srae.load(DIR).upscale`). Every
@@ -88,17 +89,20 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512) -> lis
 
 def _main():
   f = flags.FLAGS
-  predict(f.workdir, f.input, f.output, f.step, f.tile)
+  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile)
 
 
 def _define_flags():
   """Flags exist only when this module is the program, so library imports never clash."""
   flags.DEFINE_string('workdir', None, 'Training workdir (or its checkpoints folder).')
+  flags.DEFINE_string('model', None, "A model shipped with the package, 'pretrained:photo' or "
+                      "'pretrained:mnist' (or a workdir, as --workdir).")
   flags.DEFINE_string('input', None, 'Image file, folder of images, or .npy array.')
   flags.DEFINE_string('output', None, 'Where to write: same kind as --input.')
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
   flags.DEFINE_integer('tile', 512, 'Images larger than this (input pixels) go in tiles.')
-  flags.mark_flags_as_required(['workdir', 'input', 'output'])
+  flags.mark_flags_as_required(['input', 'output'])
+  flags.mark_flags_as_mutual_exclusive(['workdir', 'model'], required=True)
 
 
 if __name__ == '__main__':

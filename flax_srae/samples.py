@@ -6,12 +6,14 @@ from flax_srae import image_io
 PAD = 2  # white pixels between tiles
 
 
-def grid(columns, zoom: int = 4) -> np.ndarray:
+def grid(columns, zoom=None) -> np.ndarray:
   """columns: NHWC arrays in [0, 1]; the low-res first column is enlarged (nearest) to size.
 
-  Returns a uint8 image, every tile enlarged `zoom` times (nearest) so small patches are visible.
+  Returns a uint8 image, every tile enlarged `zoom` times (nearest; default: to about 112
+  pixels) so small patches are visible and large ones stay small files.
   """
   size = columns[-1].shape[1]
+  zoom = zoom or max(1, 112 // size)
   columns = [c.repeat(size // c.shape[1], 1).repeat(size // c.shape[2], 2) for c in columns]
   n, h, w, ch = columns[0].shape
   out = np.ones((n * (h + PAD) + PAD, len(columns) * (w + PAD) + PAD, ch), np.float32)
@@ -23,5 +25,5 @@ def grid(columns, zoom: int = 4) -> np.ndarray:
   return out[..., 0] if ch == 1 else out
 
 
-def write_grid(path: str, columns, zoom: int = 4) -> None:
+def write_grid(path: str, columns, zoom=None) -> None:
   image_io.write_array(path, grid(columns, zoom))

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import time
+from typing import Any
 
 from absl import logging
 import jax
@@ -24,6 +25,14 @@ from flax_srae.errors import UserError
 
 
 LOSSES = {'mse': lambda d: jnp.mean(d ** 2), 'l1': lambda d: jnp.mean(jnp.abs(d))}
+LR_SCHEDULES = ('constant', 'cosine')
+
+
+class EmaTrainState(train_state.TrainState):
+  """flax's TrainState plus an exponential moving average of the weights (`config.ema` > 0),
+  which evaluation and inference then use. Without EMA the plain TrainState is used, so
+  checkpoints keep the form they always had."""
+  ema_params: Any = None
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -37,10 +46,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'dtype must be one of {", ".join(models.DTYPES)}, got {config.dtype!r}')
   if config.channels not in (1, 3):
     raise UserError(f'channels must be 1 (grayscale) or 3 (RGB), got {config.channels}')
-  if config.model == 'edsr':
+  if config.model in ('edsr', 'espcn'):
     if config.width < 1 or config.num_blocks < 0:
-      raise UserError(f'edsr needs width >= 1 and num_blocks >= 0, got width {config.width}, '
-                      f'num_blocks {config.num_blocks}')
+      raise UserError(f'{config.model} needs width >= 1 and num_blocks >= 0, got width '
+                      f'{config.width}, num_blocks {config.num_blocks}')
   elif len(config.features) != 3 or min(config.features) < 1:
     raise UserError(f'features must be three positive widths, e.g. (32, 64, 128), got '
                     f'{tuple(config.features)}')
@@ -51,6 +60,24 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                'num_samples'):
     if config[name] <= 0:
       raise UserError(f'{name} must be positive, got {config[name]}')
+  if config.protocol not in input_pipeline.PROTOCOLS:
+    raise UserError(f'unknown protocol {config.protocol!r}: choose one of '
+                    f'{", ".join(input_pipeline.PROTOCOLS)}')
+  if config.protocol == 'literature' and (config.degradation != 'bicubic'
+                                          or config.model == 'autoencoder'):
+    raise UserError("protocol 'literature' is x2 super-resolution from bicubic downscales: "
+                    "set --config.degradation=bicubic and a super-resolution model")
+  if config.shave < 0:
+    raise UserError(f'shave must be >= 0, got {config.shave}')
+  if config.lr_schedule not in LR_SCHEDULES:
+    raise UserError(f'unknown lr_schedule {config.lr_schedule!r}: choose one of '
+                    f'{", ".join(LR_SCHEDULES)}')
+  if not 0 <= config.warmup_steps < config.num_train_steps:
+    raise UserError(f'warmup_steps must be in [0, num_train_steps), got {config.warmup_steps}')
+  if config.grad_clip < 0:
+    raise UserError(f'grad_clip must be >= 0 (0: off), got {config.grad_clip}')
+  if not 0 <= config.ema < 1:
+    raise UserError(f'ema must be in [0, 1) (0: off; e.g. 0.999), got {config.ema}')
   if config.seed < 0:
     raise UserError(f'seed must be >= 0, got {config.seed}')
   if config.learning_rate <= 0:
@@ -59,7 +86,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'batch_size {config.batch_size} must divide by the {jax.device_count()} '
                     f'devices: use a multiple of {jax.device_count()}')
   # The model sees hr/2 (sr) or hr (autoencoder) and the seed family's encoder halves that.
-  multiple = 2 if config.model in ('autoencoder', 'edsr') else 4
+  multiple = 2 if config.model in ('autoencoder', 'edsr', 'espcn') else 4
   if config.hr_size % multiple or config.hr_size < 12:
     raise UserError(f'hr_size must be a multiple of {multiple} and at least 12 (the SSIM window) '
                     f'for model {config.model}, got {config.hr_size}')
@@ -83,24 +110,44 @@ def baseline(x, scale: int, method: str = 'bicubic'):
   return jax.image.resize(x, (n, 2 * h, 2 * w, c), method)
 
 
+def learning_rate_fn(config):
+  """The learning rate: constant, or linear warmup then cosine decay to zero at the last step."""
+  if config.lr_schedule == 'constant':
+    return config.learning_rate
+  return optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
+                                            config.num_train_steps)
+
+
 def create_train_state(config, model, rng) -> train_state.TrainState:
   lr_size = config.hr_size // scale_of(config)
   x = jnp.zeros((1, lr_size, lr_size, config.channels), jnp.float32)
   params = model.init(rng, x)['params']
-  state = train_state.TrainState.create(
-      apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate))
+  tx = optax.adam(learning_rate_fn(config))
+  if config.grad_clip:
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip), tx)
+  if config.ema:
+    state = EmaTrainState.create(apply_fn=model.apply, params=params, tx=tx, ema_params=params)
+  else:
+    state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
   # A Python int step would make the first call trace differently from the rest.
   return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames=('degradation', 'scale', 'loss_type'),
+def eval_params(state):
+  """The weights to evaluate and ship: their moving average when training keeps one."""
+  ema = getattr(state, 'ema_params', None)
+  return state.params if ema is None else ema
+
+
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale', 'loss_type', 'ema'),
                    donate_argnums=(0, 2))
 def train_step(state, hr, first_bad_step, degradation: str, scale: int,
-               loss_type: str = 'mse', lr=None):
+               loss_type: str = 'mse', lr=None, ema: float = 0.0):
   """One Adam step on `loss_type` ('mse' or 'l1'). The input is `lr` when the data comes in
   (low, high)-resolution pairs, else `hr` degraded here. `first_bad_step` (-1 while all is well)
   records on the device the first step whose loss or gradient was not finite, so the host need
-  not sync every step."""
+  not sync every step. With `ema` > 0 the average of the weights moves too, at a rate that
+  starts fast, so that early evaluations are not of the initial weights."""
   x = model_input(hr, degradation, scale) if lr is None else lr
 
   def loss_fn(params):
@@ -110,14 +157,20 @@ def train_step(state, hr, first_bad_step, degradation: str, scale: int,
   finite = jnp.isfinite(loss) & jnp.all(jnp.array(
       [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
   first_bad_step = jnp.where((first_bad_step < 0) & ~finite, state.step + 1, first_bad_step)
-  return state.apply_gradients(grads=grads), loss, first_bad_step
+  new = state.apply_gradients(grads=grads)
+  if ema:
+    decay = jnp.minimum(ema, (1.0 + new.step) / (10.0 + new.step))
+    new = new.replace(ema_params=jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                                              state.ema_params, new.params))
+  return new, loss, first_bad_step
 
 
 @functools.partial(jax.jit, static_argnames=('degradation', 'scale'))
-def predict(state, hr, degradation: str, scale: int):
-  """(model input, bicubic, model output) for a high-resolution batch, outputs clipped to [0, 1]."""
-  x = model_input(hr, degradation, scale)
-  pred = jnp.clip(state.apply_fn({'params': state.params}, x), 0.0, 1.0)
+def predict(state, hr, degradation: str, scale: int, lr=None):
+  """(model input, bicubic, model output), outputs clipped to [0, 1], for a high-resolution
+  batch degraded here or for its given low-resolution version `lr`."""
+  x = model_input(hr, degradation, scale) if lr is None else lr
+  pred = _upscale(state, x)
   return x, jnp.clip(baseline(x, scale), 0.0, 1.0), pred
 
 
@@ -129,9 +182,12 @@ def eval_step(state, hr, degradation: str, scale: int):
           'bicubic_psnr': metrics.psnr(bicubic, hr), 'bicubic_ssim': metrics.ssim(bicubic, hr)}
 
 
-def evaluate(state, eval_hr: np.ndarray, config, mesh: jax.sharding.Mesh) -> dict:
+def evaluate(state, eval_hr, config, mesh: jax.sharding.Mesh) -> dict:
   """Mean metrics over all eval images, in fixed-shape batches (the last one padded) split
-  over the devices of `mesh`. Every process passes all of `eval_hr` and gets the result."""
+  over the devices of `mesh`. Every process passes all of `eval_hr` and gets the result.
+  Under the literature protocol `eval_hr` holds whole-image pairs, measured one by one."""
+  if config.protocol == 'literature':
+    return evaluate_whole(state, eval_hr, config.shave)
   n, devices = len(eval_hr), mesh.devices.size
   bs = -(-min(config.eval_batch_size, n) // devices) * devices
   padded = np.concatenate([eval_hr, np.zeros((-n % bs,) + eval_hr.shape[1:], eval_hr.dtype)])
@@ -145,18 +201,27 @@ def evaluate(state, eval_hr: np.ndarray, config, mesh: jax.sharding.Mesh) -> dic
 
 @jax.jit
 def _upscale(state, x):
-  return jnp.clip(state.apply_fn({'params': state.params}, x), 0.0, 1.0)
+  return jnp.clip(state.apply_fn({'params': eval_params(state)}, x), 0.0, 1.0)
 
 
-def evaluate_pairs(state, pairs, shave: int = 2) -> float:
-  """Mean PSNR over whole (low, high)-resolution images the literature's way: output rounded to
-  8 bits, a `shave`-pixel border excluded, PSNR per image then averaged."""
-  scores = []
+def evaluate_images(methods: dict, pairs, shave: int) -> dict:
+  """{method: {'psnr', 'ssim'}} averaged over whole (low, high)-resolution images the
+  literature's way (`metrics.whole_image`); `methods` maps names to functions upscaling one
+  NHWC low-resolution image."""
+  scores = {name: [] for name in methods}
   for lr, hr in pairs:
-    sr = np.round(np.asarray(_upscale(state, lr[None]))[0].astype(np.float64) * 255.0)
-    err = (sr - hr * 255.0)[shave:-shave or None, shave:-shave or None]
-    scores.append(10.0 * np.log10(255.0 ** 2 / np.mean(err ** 2)))
-  return float(np.mean(scores))
+    for name, upscale in methods.items():
+      scores[name].append(metrics.whole_image(np.asarray(upscale(lr[None]))[0], hr, shave))
+  return {name: {'psnr': float(np.mean([p for p, _ in s])), 'ssim': float(np.mean([q for _, q in s]))}
+          for name, s in scores.items()}
+
+
+def evaluate_whole(state, pairs, shave: int) -> dict:
+  """The model and bicubic on whole-image pairs: psnr, ssim, bicubic_psnr, bicubic_ssim."""
+  r = evaluate_images({'model': functools.partial(_upscale, state),
+                       'bicubic': lambda x: baseline(x, 2)}, pairs, shave)
+  return {'psnr': r['model']['psnr'], 'ssim': r['model']['ssim'],
+          'bicubic_psnr': r['bicubic']['psnr'], 'bicubic_ssim': r['bicubic']['ssim']}
 
 
 class _StopRequest:
@@ -219,8 +284,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = input_pipeline.load(config)
   mesh = parallel.create_mesh()
   rows = parallel.process_rows(mesh, config.batch_size)
-  logging.info('data: %s, %d train images, %d eval patches of %dx%d', config.dataset,
-               len(data.train), len(data.eval), config.hr_size, config.hr_size)
+  logging.info('data: %s, %d train images, %d eval %s', config.dataset, len(data.train),
+               len(data.eval), 'whole images' if config.protocol == 'literature'
+               else f'patches of {config.hr_size}x{config.hr_size}')
   logging.info('data parallel on %d %s devices in %d process(es): %d images per device, rows '
                '%d:%d of each batch from this process', jax.device_count(),
                jax.default_backend(), jax.process_count(),
@@ -251,14 +317,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   timing_path = os.path.join(workdir, 'train_timing.json')
   timing = (start and _read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
   writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
+  lr_at = learning_rate_fn(config)
+  lr_at = lr_at if callable(lr_at) else (lambda _, lr=lr_at: lr)
   try:
     t_log, window_start = time.perf_counter(), start
     for step in range(start + 1, config.num_train_steps + 1):
-      local_hr = input_pipeline.train_batch(data.train, config.seed, step, config.batch_size,
-                                            config.hr_size, config.augment, rows)
-      hr = parallel.shard_rows(mesh, local_hr, config.batch_size)
-      state, loss, first_bad_step = train_step(state, hr, first_bad_step, config.degradation,
-                                               scale, config.loss)
+      batch = {k: parallel.shard_rows(mesh, v, config.batch_size)
+               for k, v in input_pipeline.batch(data, config, step, rows).items()}
+      state, loss, first_bad_step = train_step(state, batch['hr'], first_bad_step,
+                                               config.degradation, scale, config.loss,
+                                               batch.get('lr'), config.ema)
       final = step == config.num_train_steps
       report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
       if report:
@@ -274,7 +342,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         timing['steps_timed'] += steps
         line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
                 f'{steps * config.batch_size / elapsed:.0f} img/s')
-        writer.scalars(step, {'train/loss': loss, 'train/learning_rate': config.learning_rate,
+        writer.scalars(step, {'train/loss': loss, 'train/learning_rate': float(lr_at(step)),
                               'train/images_per_sec': steps * config.batch_size / elapsed})
         if step % config.eval_every_steps == 0 and not final:
           m = evaluate(state, data.eval, config, mesh)
@@ -318,12 +386,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
-def _summarize_eval(writer, step: int, m: dict, state, eval_hr, config, mesh):
+def _summarize_eval(writer, step: int, m: dict, state, eval_data, config, mesh):
   """Logs eval metrics and a sample grid to TensorBoard; returns the grid's columns
-  (low-res input, bicubic, model, ground truth) of the first `num_samples` eval images."""
-  hr = eval_hr[:config.num_samples]
+  (low-res input, bicubic, model, ground truth) of the first `num_samples` eval images (under
+  the literature protocol, of their central crops)."""
+  if config.protocol == 'literature':
+    lr, hr = input_pipeline.center_crops(eval_data, 64, config.num_samples)
+    lr = parallel.replicate(mesh, lr)
+  else:
+    hr, lr = eval_data[:config.num_samples], None
   columns = parallel.to_host(predict(state, parallel.replicate(mesh, hr), config.degradation,
-                                     scale_of(config))) + (hr,)
+                                     scale_of(config), lr)) + (hr,)
   writer.scalars(step, {f'eval/{k}': v for k, v in m.items()})
   writer.samples(step, columns)
   return columns

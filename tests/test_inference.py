@@ -252,12 +252,12 @@ def test_damaged_checkpoint_is_a_clear_error(trained_workdir, tmp_path):
 
 def test_evaluate_shave_and_y_channel_on_an_rgb_model(trained_rgb_workdir):
   plain = evaluate.evaluate(trained_rgb_workdir)
-  assert plain['protocol'].startswith('RGB, shave 0')
+  assert '16x16, RGB, shave 0' in plain['protocol']
   y = evaluate.evaluate(trained_rgb_workdir, shave=0, y_channel=True)
-  assert y['protocol'].startswith('Y (BT.601)')
+  assert '16x16, Y (BT.601)' in y['protocol']
   assert y['methods']['bicubic']['psnr'] != plain['methods']['bicubic']['psnr']
   shaved = evaluate.evaluate(trained_rgb_workdir, shave=2)
-  assert shaved['protocol'].startswith('RGB, shave 2')
+  assert '16x16, RGB, shave 2' in shaved['protocol']
   assert shaved['methods']['model']['psnr'] != plain['methods']['model']['psnr']
 
 
@@ -267,3 +267,56 @@ def test_evaluate_errors_and_distinct_file_names(trained_workdir):
   assert evaluate._file_part('test[:8000]') != evaluate._file_part('test[8000:]')
   assert evaluate._file_part('train[:90%]') == 'train_start-90pct'
   assert evaluate._file_part('emnist/balanced') == 'emnist_balanced'
+
+
+def test_export_ships_only_the_weights_and_loads_the_same(upscaler, trained_workdir, tmp_path):
+  from flax_srae import export
+  out = str(tmp_path / 'shipped')
+  export.export(trained_workdir, out)
+  shipped = flax_srae.load(out)
+  assert shipped.step == upscaler.step and shipped.config.to_dict() == upscaler.config.to_dict()
+  x = np.random.default_rng(0).random((2, 10, 12)).astype(np.float32)
+  np.testing.assert_array_equal(shipped.upscale(x), upscaler.upscale(x))
+  size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+  assert os.path.exists(os.path.join(out, 'results.json'))
+  with pytest.raises(UserError, match='exists: remove it or choose another --output'):
+    export.export(trained_workdir, out)
+  # No optimizer state: smaller than the training checkpoint it came from.
+  step_dir = os.path.join(trained_workdir, 'checkpoints', str(upscaler.step))
+  assert size < sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(step_dir)
+                    for f in fs)
+
+
+def test_unknown_pretrained_model_names_the_shipped_ones():
+  with pytest.raises(UserError, match="no pretrained model 'nope': choose one of pretrained:"):
+    flax_srae.load('pretrained:nope')
+
+
+def test_predict_takes_a_model_flag(trained_workdir, tmp_path):
+  Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / 'in.png')
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.predict', f'--model={trained_workdir}',
+                         f'--input={tmp_path}/in.png', f'--output={tmp_path}/out.png'], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert Image.open(tmp_path / 'out.png').size == (24, 20)
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.predict', f'--model={trained_workdir}',
+                         f'--workdir={trained_workdir}', f'--input={tmp_path}/in.png',
+                         f'--output={tmp_path}/o.png'], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+
+
+def test_tiles_of_a_deep_edsr_match_the_whole_image(tmp_path):
+  import ml_collections
+  from flax_srae import models
+  config = ml_collections.ConfigDict(dict(model='edsr', channels=1, width=4, num_blocks=12,
+                                          hr_size=28))
+  model = models.create_model(config)
+  x = np.random.default_rng(0).random((1, 90, 70, 1)).astype(np.float32)
+  params = model.init(jax.random.key(0), x)['params']
+  # Random non-zero tail, so the blocks' reach (28 input pixels) shows at the tile borders.
+  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(1), p.shape), params)
+  up = flax_srae.Upscaler(config, params, 0)
+  assert up.overlap == 28
+  np.testing.assert_allclose(up.upscale(x[0], tile=64), np.clip(
+      np.asarray(model.apply({'params': params}, x))[0], 0, 1), atol=1e-5)

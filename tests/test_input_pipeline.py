@@ -249,3 +249,47 @@ def test_bicubic_pairs_follow_the_literature_protocol(tmp_path):
   [(lr3, hr3)] = input_pipeline.bicubic_pairs([str(tmp_path / 'a.png')], channels=3)
   np.testing.assert_allclose(hr3 * 255, rgb[:30], atol=1e-4)
   assert lr3.shape == (15, 21, 3)
+
+
+def test_pair_batch_rows_partition_the_batch():
+  rng = np.random.default_rng(1)
+  lrs = [rng.random((16, 18, 1), dtype=np.float32) for _ in range(3)]
+  pairs = [(lr, np.kron(lr, np.ones((2, 2, 1), np.float32))) for lr in lrs]
+  whole = input_pipeline.pair_batch(pairs, 0, 5, 8, 6, True)
+  parts = [input_pipeline.pair_batch(pairs, 0, 5, 8, 6, True, rows=slice(i, i + 2))
+           for i in range(0, 8, 2)]
+  for key in ('lr', 'hr'):
+    np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key])
+
+
+def _photo_folder(tmp_path, sizes=((40, 50), (36, 44), (34, 38), (30, 32))):
+  rng = np.random.default_rng(0)
+  for i, (h, w) in enumerate(sizes):
+    Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(tmp_path / f'{i}.png')
+  return _config(dataset='folder', data_dir=str(tmp_path), train_split='train[:3]',
+                 eval_split='train[3:]', protocol='literature', degradation='bicubic',
+                 hr_size=16, batch_size=4)
+
+
+def test_literature_protocol_loads_whole_image_pairs_and_crops_them(tmp_path):
+  config = _photo_folder(tmp_path)
+  data = input_pipeline.load(config)
+  assert [hr.shape for _, hr in data.train] == [(40, 50, 1), (36, 44, 1), (34, 38, 1)]
+  [(lr, hr)] = data.eval
+  assert lr.shape == (15, 16, 1) and hr.shape == (30, 32, 1)
+  assert 16 / 255 - 1e-6 <= hr.min() and hr.max() <= 235 / 255 + 1e-6  # studio-range luma
+  batch = input_pipeline.batch(data, config, step=1)
+  assert batch['lr'].shape == (4, 8, 8, 1) and batch['hr'].shape == (4, 16, 16, 1)
+  plain = input_pipeline.batch(input_pipeline.load(_config()), _config(batch_size=4), step=1)
+  assert set(plain) == {'hr'} and plain['hr'].shape == (4, 28, 28, 1)
+  lr_crops, hr_crops = input_pipeline.center_crops(data.train, 12, 3)
+  assert lr_crops.shape == (3, 12, 12, 1) and hr_crops.shape == (3, 24, 24, 1)
+  np.testing.assert_array_equal(lr_crops[0], data.train[0][0][4:16, 6:18])
+  np.testing.assert_array_equal(hr_crops[0], data.train[0][1][8:32, 12:36])
+
+
+def test_literature_protocol_needs_8_bit_images(tmp_path):
+  config = _photo_folder(tmp_path)
+  Image.fromarray(np.zeros((40, 40), np.uint16)).save(tmp_path / '0.png')
+  with pytest.raises(UserError, match='literature protocol is for 8-bit images'):
+    input_pipeline.load(config)

@@ -34,3 +34,17 @@ def test_ssim_matches_skimage_gaussian_protocol(channels):
     ref = structural_similarity(x[i], y[i], gaussian_weights=True, sigma=1.5,
                                 use_sample_covariance=False, data_range=1.0, channel_axis=-1)
     assert ours[i] == pytest.approx(ref, abs=1e-4)
+
+
+def test_whole_image_rounds_to_8_bits_shaves_and_measures_colour_on_studio_luma():
+  hr = np.full((20, 24, 1), 100 / 255, np.float32)
+  sr = hr + 1.2 / 255      # rounds to one level off: 20 log10(255) dB
+  sr[:2] = 0.0             # wrong only inside the shaved border
+  psnr, ssim = metrics.whole_image(sr, hr, shave=2)
+  assert psnr == pytest.approx(20 * np.log10(255), abs=1e-6)
+  assert 0.99 < ssim <= 1.0 + 1e-6
+  assert metrics.whole_image(sr, hr, shave=0)[0] < 20
+  rgb = np.zeros((16, 16, 3), np.float32)
+  grey = rgb + 10 / 255    # Y of a grey step of 10 levels: 219/255 of that
+  psnr, _ = metrics.whole_image(grey, rgb, shave=0)
+  assert psnr == pytest.approx(20 * np.log10(255 / (10 * 219 / 255)), abs=1e-4)

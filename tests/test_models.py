@@ -143,6 +143,41 @@ def test_edsr_starts_at_bicubic():
   np.testing.assert_allclose(model.apply(params, x), models.cubic_upscale2x(x), atol=1e-6)
 
 
+def _espcn(channels=1, width=64):
+  return ml_collections.ConfigDict(dict(model='espcn', channels=channels, width=width))
+
+
+@pytest.mark.parametrize('shape,expected', [
+    ((2, 14, 14, 1), (2, 28, 28, 1)), ((2, 28, 28, 1), (2, 56, 56, 1)),
+    ((1, 15, 13, 1), (1, 30, 26, 1))])
+def test_espcn_output_is_twice_any_input(shape, expected):
+  assert _out_shape(_espcn(), shape)[0] == expected
+
+
+def test_espcn_parameter_count_follows_the_config_at_any_size():
+  conv = lambda k, cin, cout: k * k * cin * cout + cout
+  for c, w in ((1, 64), (3, 16)):
+    expected = conv(5, c, w) + conv(3, w, w // 2) + conv(3, w // 2, 4 * c)
+    for side in (14, 28):
+      assert _count(_out_shape(_espcn(c, w), (1, side, side, c))[1]) == expected
+  assert expected != _count(_out_shape(_espcn(3, 32), (1, 14, 14, 3))[1])
+
+
+@pytest.mark.parametrize('config', [_espcn(channels=3, width=8), _edsr(3, 8, 2)],
+                         ids=['espcn', 'edsr'])
+def test_sub_pixel_models_start_at_cubic_and_then_train_every_layer(config):
+  model = models.create_model(config)
+  x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
+  params = model.init(jax.random.key(0), x)['params']
+  np.testing.assert_allclose(model.apply({'params': params}, x), models.cubic_upscale2x(x),
+                             atol=1e-6)
+  target = jax.random.uniform(jax.random.key(2), (2, 20, 24, 3))
+  grads = jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - target) ** 2))(params)
+  # The zero last layer gets a gradient at once; the others once it has moved off zero.
+  assert float(jnp.abs(jax.tree.leaves(grads)[-1]).max()) > 0
+  assert min(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)[-2:]) > 0
+
+
 def test_depth_to_space_is_pytorch_pixel_shuffle():
   y = np.arange(2 * 3 * 4 * 8, dtype=np.float32).reshape(2, 3, 4, 8)  # 2 planes of 2x2
   out = np.asarray(models.depth_to_space(jnp.asarray(y)))

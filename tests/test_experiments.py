@@ -1,0 +1,42 @@
+import glob
+import importlib
+import importlib.util
+import os
+
+import pytest
+
+from flax_srae import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location('run', os.path.join(ROOT, 'experiments', 'run.py'))
+run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run)
+
+ROWS = run._rows()  # pylint: disable=protected-access
+
+
+def test_every_row_belongs_to_a_task_and_has_a_results_record_or_none():
+  assert ROWS and all(row.split('_')[0] in run.TASKS for row in ROWS)
+  recorded = {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, 'experiments',
+                                                                       'results', '*.json'))}
+  assert recorded <= set(ROWS)
+
+
+@pytest.mark.parametrize('row', ROWS)
+def test_every_row_config_is_valid_and_described(row):
+  config = importlib.import_module(f'experiments.configs.{row}').get_config()
+  train.validate_config(config)
+  assert run._describe(os.path.join('experiments', 'configs', row + '.py'))  # pylint: disable=protected-access
+
+
+def test_table_is_written_from_the_records():
+  record = {'row': 'mnist_x', 'config': 'experiments/configs/mnist_edsr.py', 'model': 'edsr',
+            'parameters': 75460, 'steps': 2000, 'wall_seconds': 204.0,
+            'eval': {'psnr': 30.123, 'ssim': 0.98512, 'bicubic_psnr': 20.2, 'bicubic_ssim': 0.8},
+            'methods': {'lanczos': {'psnr': 20.5, 'ssim': 0.81}}, 'protocol': 'p',
+            'date': '2026-11-26', 'machine': 'm'}
+  text = run.table('mnist', [record])
+  assert ('| `mnist_x` | edsr width 32, 4 blocks, MSE, 2,000 steps of 128 (configs/mnist.py, the '
+          'default model) | edsr | 75,460 | 2,000 | 3.4 | 30.12 | 0.9851 | +9.92 | +9.62 | '
+          '[png](samples/mnist_x.png) |') in text
+  assert 'Bicubic 20.20 dB / 0.8000, Lanczos 20.50 dB / 0.8100; p. Measured 2026-11-26 on m.' in text
