@@ -1,0 +1,110 @@
+"""The models shipped inside the package: offline, small, and measured as their cards say."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+import flax_srae
+from flax_srae import evaluate
+from flax_srae import inference
+from flax_srae import input_pipeline
+from flax_srae import metrics
+from flax_srae import train
+from conftest import MNIST_DIR, SUN80_DIR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = {'photo': SUN80_DIR, 'mnist': MNIST_DIR}
+
+
+def _folder(name):
+  return inference.resolve(f'pretrained:{name}')
+
+
+def test_both_models_ship_small_with_their_config_and_figures():
+  assert inference.pretrained_names() == ['mnist', 'photo']
+  for name in DATA:
+    folder = _folder(name)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(folder) for f in fs)
+    assert size < 2.1e6, (name, size)
+    with open(os.path.join(folder, 'results.json')) as f:
+      assert json.load(f)['eval']['psnr'] > 0
+
+
+def test_the_package_build_carries_the_shipped_models(tmp_path):
+  # build_py is the step that puts package data into wheels and installs, configured by
+  # pyproject.toml; run on a clean copy, since a checkout's stale *.egg-info could supply the
+  # file list instead. Nothing is downloaded.
+  src = tmp_path / 'src'
+  shutil.copytree(os.path.join(ROOT, 'flax_srae'), src / 'flax_srae',
+                  ignore=shutil.ignore_patterns('__pycache__'))
+  for f in ('pyproject.toml', 'README.md'):
+    shutil.copy(os.path.join(ROOT, f), src / f)
+  proc = subprocess.run([sys.executable, '-c', 'import setuptools; setuptools.setup()', '-q',
+                         'build_py', '--build-lib', str(tmp_path / 'lib')], cwd=src,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  for name in DATA:
+    folder = _folder(name)
+    shipped = {os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder)
+               for f in fs}
+    built = os.path.join(tmp_path, 'lib', 'flax_srae', 'pretrained', name)
+    assert shipped and all(os.path.isfile(os.path.join(built, p)) for p in shipped)
+
+
+def _y_psnr(a, b):
+  return metrics.whole_image(a, b, shave=2)[0]
+
+
+def test_pretrained_photo_beats_bicubic_on_a_photo_it_never_saw():
+  model = flax_srae.load('pretrained:photo')
+  assert model.config.protocol == 'literature' and model.config.channels == 1
+  [(lr, hr)] = input_pipeline.bicubic_pairs([skimage.data.astronaut()[:192, 128:320]], 1)
+  sr = model.apply(lr[None])[0]
+  bicubic = np.clip(np.asarray(train.baseline(lr[None], 2)), 0, 1)[0]
+  assert _y_psnr(sr, hr) > _y_psnr(bicubic, hr) + 0.5
+  # Colour in, colour out: the luma goes through the model, the chroma bicubically.
+  rgb = skimage.data.astronaut()[:96:2, 128:320:2]
+  out = model.upscale(rgb)
+  assert out.shape == (96, 192, 3) and out.dtype == np.uint8
+
+
+def test_pretrained_mnist_beats_bicubic_on_digits_it_never_saw():
+  model = flax_srae.load('pretrained:mnist')
+  config = model.config.copy_and_resolve_references()
+  config.data_dir = MNIST_DIR
+  if not os.path.isdir(MNIST_DIR):
+    pytest.skip('needs ../shared/data/mnist')
+  hr = np.stack(input_pipeline.load_split(config, 'test[9990:]'))
+  lr = np.asarray(input_pipeline.degrade(hr, config.degradation))
+  sr = model.upscale(lr)
+  bicubic = np.clip(np.asarray(train.baseline(lr, 2)), 0, 1)
+  assert float(np.mean(metrics.psnr(sr, hr))) > float(np.mean(metrics.psnr(bicubic, hr))) + 5
+
+
+@pytest.mark.parametrize('name', sorted(DATA))
+def test_evaluate_reproduces_the_shipped_figures(name, tmp_path):
+  if not os.path.isdir(DATA[name]):
+    pytest.skip(f'needs {DATA[name]}')
+  result = evaluate.evaluate(f'pretrained:{name}', data_dir=DATA[name], output_dir=str(tmp_path))
+  with open(os.path.join(_folder(name), 'results.json')) as f:
+    shipped = json.load(f)['eval']
+  assert abs(result['methods']['model']['psnr'] - shipped['psnr']) < 0.01
+  assert abs(result['methods']['bicubic']['psnr'] - shipped['bicubic_psnr']) < 0.01
+  assert abs(result['methods']['model']['ssim'] - shipped['ssim']) < 1e-4
+  assert os.listdir(tmp_path)  # written here, not inside the package
+
+
+def test_predict_with_the_pretrained_photo_model(tmp_path):
+  Image.fromarray(skimage.data.astronaut()[:40, :50]).save(tmp_path / 'in.png')
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.predict', '--model=pretrained:photo',
+                         f'--input={tmp_path}/in.png', f'--output={tmp_path}/out.png'], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = Image.open(tmp_path / 'out.png')
+  assert out.size == (100, 80) and out.mode == 'RGB'
