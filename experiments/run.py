@@ -70,7 +70,7 @@ def record_row(row: str, workdir: str, wall: float) -> dict:
         f'--output_dir={workdir}'], log)
   with open(os.path.join(workdir, 'results.json')) as f:
     results = json.load(f)
-  [stem] = [p[:-5] for p in glob.glob(os.path.join(workdir, 'eval_*.json'))]
+  stem = max(glob.glob(os.path.join(workdir, 'eval_*.json')), key=os.path.getmtime)[:-5]
   with open(stem + '.json') as f:
     evaluation = json.load(f)
   record = {'row': row, 'config': config, 'model': results['model'],
@@ -100,7 +100,7 @@ def _describe(config_path: str) -> str:
     return re.search(r'"""(.*?)(?:"""|\n)', f.read())[1].strip().rstrip('.')
 
 
-def table(task: str, records) -> str:
+def table(records) -> str:
   lines = ['| row | what | model | parameters | steps | wall (min) | PSNR dB | SSIM | '
            'over bicubic | over Lanczos | samples |', '|' + '---|' * 11]
   for r in records:
@@ -136,7 +136,7 @@ def write_tables() -> None:
     if start not in text:
       sys.exit(f'error: {readme} has no {start} marker for task {task}')
     text = re.sub(re.escape(start) + '.*?' + re.escape(end),
-                  lambda _: f'{start}\n{table(task, rows)}\n{end}', text, flags=re.S)
+                  lambda _: f'{start}\n{table(rows)}\n{end}', text, flags=re.S)
   with open(readme, 'w') as f:
     f.write(text)
   print(f'wrote the tables of {readme}')
@@ -146,11 +146,11 @@ def main(argv):
   if argv[1:] == ['--tables']:
     return write_tables()
   if argv[1:2] == ['--record'] and len(argv) == 5:
-    record_row(argv[2], argv[3], float(argv[4]))
+    record_row(argv[2], os.path.abspath(argv[3]), float(argv[4]))
     return write_tables()
   if len(argv) < 2 or argv[1].startswith('-'):
     sys.exit(__doc__)
-  out, rows = argv[1], argv[2:] or _rows()
+  out, rows = os.path.abspath(argv[1]), argv[2:] or _rows()
   unknown = sorted(set(rows) - set(_rows()))
   if unknown:
     sys.exit(f'error: unknown rows {", ".join(unknown)}; rows: {", ".join(_rows())}')

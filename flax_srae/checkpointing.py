@@ -110,6 +110,6 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
 def _optimizer(config_dict) -> dict:
   """The settings that change the form of the saved optimizer state (configs saved before
   they existed had none of them)."""
-  return {'lr schedule': config_dict.get('lr_schedule', 'constant') != 'constant',
-          'grad_clip': bool(config_dict.get('grad_clip', 0)),
-          'ema': bool(config_dict.get('ema', 0))}
+  return {'lr_schedule': config_dict.get('lr_schedule', 'constant'),
+          'grad_clip': 'on' if config_dict.get('grad_clip', 0) else 'off',
+          'ema': 'on' if config_dict.get('ema', 0) else 'off'}

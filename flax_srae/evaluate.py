@@ -82,16 +82,15 @@ def _whole_image_outputs(upscaler, config, split: str, shave: int):
   """Per-method metrics and sample columns on whole images, the literature's protocol."""
   if shave < 0:
     raise UserError(f'--shave must be >= 0, got {shave}')
-  pairs = input_pipeline.bicubic_pairs(input_pipeline.split_items(config, split),
-                                       config.channels)
-  input_pipeline.check_images([hr for _, hr in pairs], split, config)
+  pairs = input_pipeline.literature_pairs(config, split, shave=shave)
   methods = {'model': upscaler.apply}
   for name, method in BASELINES.items():
     methods[name] = lambda x, method=method: train.baseline(x, 2, method)
   result = train.evaluate_images(methods, pairs, shave)
   protocol = (f'{len(pairs)} whole images, PIL bicubic downscale, studio-range Y of '
               f'8-bit-rounded output, shave {shave} px')
-  lr, hr = input_pipeline.center_crops(pairs, 64, config.num_samples)
+  lr, hr = input_pipeline.center_crops(pairs, input_pipeline.SAMPLE_CROP,
+                                       config.num_samples)
   bicubic = np.clip(np.asarray(train.baseline(lr, 2)), 0.0, 1.0)
   return result, protocol, len(pairs), [lr, bicubic, upscaler.apply(lr), hr]
 
@@ -125,9 +124,11 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   for name, m in methods.items():
     print(f'{name:10s} {m["psnr"]:8.2f} {m["ssim"]:7.4f}')
 
+  pretrained = workdir.startswith(inference.PRETRAINED_PREFIX)
   if output_dir is None:  # a shipped model's folder is not ours to write in
-    output_dir = '.' if workdir.startswith(inference.PRETRAINED_PREFIX) else workdir
-  name = workdir[len(inference.PRETRAINED_PREFIX):] + '_' if output_dir != workdir else ''
+    output_dir = '.' if pretrained else workdir
+  os.makedirs(output_dir, exist_ok=True)
+  name = workdir[len(inference.PRETRAINED_PREFIX):] + '_' if pretrained else ''
   stem = os.path.join(output_dir, f'eval_{name}{_file_part(config.dataset)}_{_file_part(split)}')
   train.write_json(stem + '.json', result)
   samples.write_grid(stem + '.png', [np.asarray(c) for c in columns])

@@ -4,10 +4,11 @@
                              [--data_dir=DIR]
 
 Writes OUTPUT/checkpoints/<step> holding only the weights inference uses (the moving average
-when training kept one; no optimizer state, a third of a training checkpoint) and the config
-that made them, plus a copy of the run's results.json. `flax_srae.load(OUTPUT)` reads it, and a
+when training kept one; no optimizer state: a third or a quarter of a training checkpoint) and
+the config that made them, plus the run's results.json when it is of that step. `flax_srae.load(OUTPUT)` reads it, and a
 folder under flax_srae/pretrained/ is `flax_srae.load('pretrained:NAME')`. Never overwrites.
 """
+import json
 import os
 import shutil
 
@@ -37,9 +38,12 @@ def export(workdir: str, output: str, step=None, data_dir=None) -> str:
       config=ocp.args.JsonSave(upscaler.config.to_dict())))
   mngr.wait_until_finished()
   mngr.close()
+  # The run's figures travel with the weights they describe: those of its final step.
   results = os.path.join(inference.resolve(workdir), 'results.json')
   if os.path.exists(results):
-    shutil.copy(results, os.path.join(output, 'results.json'))
+    with open(results) as f:
+      if json.load(f).get('step') == upscaler.step:
+        shutil.copy(results, os.path.join(output, 'results.json'))
   size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(output) for f in fs)
   print(f'wrote {output}: {upscaler.config.model} step {upscaler.step}, {size / 1e6:.2f} MB')
   return os.path.join(output, 'checkpoints', str(upscaler.step))

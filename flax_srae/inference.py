@@ -200,13 +200,14 @@ class Upscaler:
 
 
 def _overlap(config) -> int:
-  """Input pixels beyond which an output pixel does not look, rounded up to even: each 3x3
-  convolution at input resolution reaches 1 further, ESPCN's 5x5 2, the cubic upsampling 2;
-  16 covers the seed family (measured: tiles equal the whole image)."""
+  """Input pixels beyond which an output pixel does not look, rounded up to even and at least
+  16: each 3x3 convolution at input resolution reaches 1 further, ESPCN's 5x5 2 (the cubic
+  upsampling beside them reaches 2); 16 covers the seed family (measured: tiles equal the
+  whole image)."""
   if config.model == 'edsr':
-    reach = 2 * config.num_blocks + 2 + 2
+    reach = 2 * config.num_blocks + 2
   elif config.model == 'espcn':
-    reach = 2 + 1 + 1 + 2
+    reach = 2 + 1 + 1
   else:
     return 16
   return max(16, reach + reach % 2)

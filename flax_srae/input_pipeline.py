@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 import jax
 import numpy as np
 
+from flax_srae import metrics
 from flax_srae.errors import UserError
 from flax_srae.image_io import IMAGE_SUFFIXES, read_array, to_float
 
@@ -186,15 +187,19 @@ def _split_items(config, name: str):
   return _load_tfds(dataset, name, data_dir)
 
 
+def _record_image(record: dict):
+  if 'image' not in record:
+    raise UserError(f'TFDS records have no \'image\' feature (features: '
+                    f'{", ".join(record)}): use an image dataset')
+  return record['image']
+
+
 def _to_image(item, channels: int) -> np.ndarray:
   """A file path, an IDX image array or a TFDS record -> HWC float32 in [0, 1]."""
   if isinstance(item, str):
     return read_image(item, channels)
   if isinstance(item, dict):
-    if 'image' not in item:
-      raise UserError(f'TFDS records have no \'image\' feature (features: '
-                      f'{", ".join(item)}): use an image dataset')
-    item = np.asarray(item['image'])
+    item = np.asarray(_record_image(item))
     if item.dtype not in (np.uint8, np.uint16):
       raise UserError(f'TFDS images are {item.dtype}; 8- or 16-bit images are supported')
   return to_channels(to_float(item), channels)
@@ -267,8 +272,10 @@ def studio_luma(rgb: np.ndarray) -> np.ndarray:
 
 def _uint8_rgb(item) -> np.ndarray:
   """A file path, IDX image or TFDS record as an HW3 uint8 array."""
-  img = read_array(item) if isinstance(item, str) else np.asarray(
-      item['image'] if isinstance(item, dict) else item)
+  if isinstance(item, str):
+    img = read_array(item)
+  else:
+    img = np.asarray(_record_image(item) if isinstance(item, dict) else item)
   if img.dtype != np.uint8:
     raise UserError(f'the literature protocol is for 8-bit images, got {img.dtype}: use '
                     f"protocol 'patches'")
@@ -319,8 +326,13 @@ def batch(data: 'Data', config, step: int, rows: slice = slice(None)) -> dict:
                             config.augment, rows)}
 
 
+SAMPLE_CROP = 64  # low-resolution side of the crops shown in sample grids of whole images
+
+
 def center_crops(pairs, lr_size: int, count: int):
-  """(lr, hr) arrays of the central lr_size (2 * lr_size) crops of the first `count` pairs."""
+  """(lr, hr) arrays of crops of the first `count` pairs, lr_size (2 * lr_size) square and
+  central, or, for images smaller than that, the top-left part of the central crop at the
+  smallest image's size."""
   crops = []
   for lr, hr in pairs[:count]:
     s = min(lr_size, *lr.shape[:2]) // 2 * 2
@@ -328,6 +340,23 @@ def center_crops(pairs, lr_size: int, count: int):
     crops.append((lr[y:y + s, x:x + s], hr[2 * y:2 * (y + s), 2 * x:2 * (x + s)]))
   s = min(c[0].shape[0] for c in crops)
   return np.stack([c[0][:s, :s] for c in crops]), np.stack([c[1][:2 * s, :2 * s] for c in crops])
+
+
+def literature_pairs(config, spec: str, crop: int = 0, shave: int = 0):
+  """`bicubic_pairs` of a split, refused with a clear error when empty, when a low-resolution
+  side is not larger than the training `crop`, or when the shaved high-resolution images are
+  smaller than the SSIM window."""
+  pairs = bicubic_pairs(split_items(config, spec), config.channels)
+  if not pairs:
+    raise UserError(f'split {spec!r} of {config.dataset} is empty: check the slice')
+  small = min(min(lr.shape[:2]) for lr, _ in pairs)
+  if small <= crop:
+    raise UserError(f'split {spec!r} has images of side {2 * small}, not larger than hr_size '
+                    f'{2 * crop}: lower --config.hr_size')
+  if 2 * small - 2 * shave < metrics.SSIM_WINDOW:
+    raise UserError(f'split {spec!r} has images of side {2 * small}: a {shave}-pixel shave leaves '
+                    f'less than the {metrics.SSIM_WINDOW}-pixel SSIM window; lower the shave')
+  return pairs
 
 
 def eval_patches(images: List[np.ndarray], size: int, count: int) -> np.ndarray:
@@ -354,11 +383,8 @@ def load(config) -> Data:
                     f'{", ".join(DEGRADATIONS)}')
   check_disjoint(config)
   if config.protocol == 'literature':
-    train, evaluation = (bicubic_pairs(split_items(config, spec), config.channels)
-                         for spec in (config.train_split, config.eval_split))
-    for spec, pairs in ((config.train_split, train), (config.eval_split, evaluation)):
-      check_images([hr for _, hr in pairs], spec, config)
-    return Data(train=train, eval=evaluation)
+    return Data(train=literature_pairs(config, config.train_split, crop=config.hr_size // 2),
+                eval=literature_pairs(config, config.eval_split, shave=config.shave))
   train = load_split(config, config.train_split)
   evaluation = load_split(config, config.eval_split)
   check_images(train, config.train_split, config)

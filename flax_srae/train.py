@@ -64,9 +64,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'unknown protocol {config.protocol!r}: choose one of '
                     f'{", ".join(input_pipeline.PROTOCOLS)}')
   if config.protocol == 'literature' and (config.degradation != 'bicubic'
-                                          or config.model == 'autoencoder'):
-    raise UserError("protocol 'literature' is x2 super-resolution from bicubic downscales: "
-                    "set --config.degradation=bicubic and a super-resolution model")
+                                          or config.model not in ('edsr', 'espcn')):
+    raise UserError("protocol 'literature' is x2 super-resolution of whole images of any size "
+                    "from bicubic downscales: set --config.degradation=bicubic and model edsr "
+                    "or espcn")
   if config.shave < 0:
     raise UserError(f'shave must be >= 0, got {config.shave}')
   if config.lr_schedule not in LR_SCHEDULES:
@@ -126,7 +127,8 @@ def create_train_state(config, model, rng) -> train_state.TrainState:
   if config.grad_clip:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip), tx)
   if config.ema:
-    state = EmaTrainState.create(apply_fn=model.apply, params=params, tx=tx, ema_params=params)
+    state = EmaTrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                                 ema_params=jax.tree.map(jnp.copy, params))
   else:
     state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
   # A Python int step would make the first call trace differently from the rest.
@@ -342,7 +344,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         timing['steps_timed'] += steps
         line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
                 f'{steps * config.batch_size / elapsed:.0f} img/s')
-        writer.scalars(step, {'train/loss': loss, 'train/learning_rate': float(lr_at(step)),
+        writer.scalars(step, {'train/loss': loss, 'train/learning_rate': float(lr_at(step - 1)),
                               'train/images_per_sec': steps * config.batch_size / elapsed})
         if step % config.eval_every_steps == 0 and not final:
           m = evaluate(state, data.eval, config, mesh)
@@ -391,7 +393,8 @@ def _summarize_eval(writer, step: int, m: dict, state, eval_data, config, mesh):
   (low-res input, bicubic, model, ground truth) of the first `num_samples` eval images (under
   the literature protocol, of their central crops)."""
   if config.protocol == 'literature':
-    lr, hr = input_pipeline.center_crops(eval_data, 64, config.num_samples)
+    lr, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
+                                         config.num_samples)
     lr = parallel.replicate(mesh, lr)
   else:
     hr, lr = eval_data[:config.num_samples], None

@@ -35,7 +35,7 @@ def test_table_is_written_from_the_records():
             'eval': {'psnr': 30.123, 'ssim': 0.98512, 'bicubic_psnr': 20.2, 'bicubic_ssim': 0.8},
             'methods': {'lanczos': {'psnr': 20.5, 'ssim': 0.81}}, 'protocol': 'p',
             'date': '2026-11-26', 'machine': 'm'}
-  text = run.table('mnist', [record])
+  text = run.table([record])
   assert ('| `mnist_x` | edsr width 32, 4 blocks, MSE, 2,000 steps of 128 (configs/mnist.py, the '
           'default model) | edsr | 75,460 | 2,000 | 3.4 | 30.12 | 0.9851 | +9.92 | +9.62 | '
           '[png](samples/mnist_x.png) |') in text

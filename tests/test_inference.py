@@ -314,9 +314,14 @@ def test_tiles_of_a_deep_edsr_match_the_whole_image(tmp_path):
   model = models.create_model(config)
   x = np.random.default_rng(0).random((1, 90, 70, 1)).astype(np.float32)
   params = model.init(jax.random.key(0), x)['params']
-  # Random non-zero tail, so the blocks' reach (28 input pixels) shows at the tile borders.
+  # Random non-zero tail, so the blocks' reach (26 input pixels) shows at the tile borders.
   params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(1), p.shape), params)
   up = flax_srae.Upscaler(config, params, 0)
-  assert up.overlap == 28
+  assert up.overlap == 26
   np.testing.assert_allclose(up.upscale(x[0], tile=64), np.clip(
       np.asarray(model.apply({'params': params}, x))[0], 0, 1), atol=1e-5)
+
+
+def test_evaluate_writes_into_a_new_output_dir(trained_workdir, tmp_path):
+  evaluate.evaluate(trained_workdir, output_dir=str(tmp_path / 'new'))
+  assert sorted(os.listdir(tmp_path / 'new')) == ['eval_builtin_test.json', 'eval_builtin_test.png']

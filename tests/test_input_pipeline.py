@@ -293,3 +293,14 @@ def test_literature_protocol_needs_8_bit_images(tmp_path):
   Image.fromarray(np.zeros((40, 40), np.uint16)).save(tmp_path / '0.png')
   with pytest.raises(UserError, match='literature protocol is for 8-bit images'):
     input_pipeline.load(config)
+
+
+def test_literature_protocol_refuses_images_too_small_for_crops_or_shave(tmp_path):
+  config = _photo_folder(tmp_path)
+  config.hr_size = 68  # the smallest training image is 34 pixels high: 17 low-resolution rows
+  with pytest.raises(UserError, match="train\\[:3\\]' has images of side 34, not larger than "
+                     "hr_size 68: lower --config.hr_size"):
+    input_pipeline.load(config)
+  config.update(dict(hr_size=16, shave=10))
+  with pytest.raises(UserError, match='10-pixel shave leaves less than the 11-pixel SSIM window'):
+    input_pipeline.load(config)

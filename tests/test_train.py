@@ -125,7 +125,7 @@ def test_bad_edsr_size_rejected(tiny_config, tmp_path):
     ('train_split', 'train[99:]', 'is empty'),
     ('train_split', 'train[:50%', 'cannot parse split'),
     ('protocol', 'papers', 'unknown protocol'),
-    ('protocol', 'literature', 'set --config.degradation=bicubic'),
+    ('protocol', 'literature', 'set --config.degradation=bicubic and model edsr or espcn'),
     ('lr_schedule', 'step', 'unknown lr_schedule'),
     ('warmup_steps', 6, r'warmup_steps must be in \[0, num_train_steps\)'),
     ('grad_clip', -1.0, 'grad_clip must be >= 0'),
@@ -326,8 +326,8 @@ def test_resume_with_another_optimizer_form_is_refused(tiny_config, tmp_path):
   tiny_config.update(dict(num_train_steps=2, ema=0.99))
   train.train_and_evaluate(tiny_config, str(tmp_path))
   tiny_config.update(dict(num_train_steps=4, ema=0.0, lr_schedule='cosine'))
-  with pytest.raises(UserError, match='optimizer state has another form.*lr schedule: '
-                     'checkpoint False vs config True.*ema: checkpoint True vs config False'):
+  with pytest.raises(UserError, match="optimizer state has another form.*lr_schedule: "
+                     "checkpoint constant vs config cosine.*ema: checkpoint on vs config off"):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   tiny_config.update(dict(ema=0.99, lr_schedule='constant'))
   assert int(restore_state(tmp_path, tiny_config).step) == 2  # the checkpoint is intact
