@@ -7,7 +7,8 @@ low resolution by PIL bicubic downscale of the whole 8-bit photo, PSNR/SSIM on s
 luma of the 8-bit-rounded output with a 2-pixel border shaved (the sun80 README's protocol;
 bicubic 34.15 dB there). edsr with width 48 and 8 blocks, L1, rotations and flips, Adam with a
 cosine schedule, 5,500 steps of 32 crops of 24x24 -> 48x48: sized to train in under 30
-minutes on 2 CPU cores. Measured results: experiments/README.md.
+minutes on 2 CPU cores. Measured (python experiments/run.py OUT sun80_edsr, 2026-11-26): 27.8
+minutes, 36.15 dB / SSIM 0.9460 against bicubic 34.15 / 0.9177 (+1.99 dB), Lanczos 34.63.
 """
 from configs import default
 

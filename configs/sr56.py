@@ -2,10 +2,10 @@
 
   python -m flax_srae.main --config=configs/sr56.py --workdir=/tmp/sr56
 
-Measured on 2 CPU cores (bash experiments/run.sh OUT sr56, 2026-11-26): the default edsr
-(width 32, 4 blocks), 2,000 steps of 32 patches in 3.7 minutes, eval PSNR 37.73 dB / SSIM
-0.9404 on 2,000 fixed 56x56 patches of the held-out photos, against bicubic 36.96 dB / 0.9271
-(+0.77 dB; seed_residual: 37.55 dB in 7.7 minutes).
+Measured on 2 CPU cores (python experiments/run.py OUT builtin56_edsr, 2026-11-26): the
+default edsr (width 32, 4 blocks), 2,000 steps of 32 patches in 4.0 minutes, eval PSNR 37.73 dB
+/ SSIM 0.9404 on 2,000 fixed 56x56 patches of the held-out photos, against bicubic 36.96 dB /
+0.9271 (+0.77 dB). Other models: experiments/README.md.
 """
 from configs import default
 

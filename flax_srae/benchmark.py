@@ -93,7 +93,10 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   data = input_pipeline.load(config)
   batch = functools.partial(input_pipeline.batch, data, config)
-  eval_psnr = lambda state: train.evaluate(state, data.eval, config, mesh)['psnr']
+  if task == 'mnist':
+    eval_psnr = lambda state: train.evaluate(state, data.eval, config, mesh)['psnr']
+  else:  # the model's PSNR only, as the peer measures: no SSIM, no bicubic
+    eval_psnr = lambda state: train.model_psnr_whole(state, data.eval, config.shave)
   model = models.create_model(config)
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     jax.random.key(config.seed)))()

@@ -47,10 +47,10 @@ def ssim(pred, target, max_value=1.0):
   return jnp.mean(s, axis=(1, 2, 3))
 
 
-def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int):
-  """(PSNR, SSIM) of one HWC image the super-resolution literature's way: the output rounded to
-  8 bits, colour measured on studio-range luma (Y in [16, 235]), a `shave`-pixel border left
-  out, PSNR in float64."""
+def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int, with_ssim: bool = True):
+  """(PSNR, SSIM or None) of one HWC image the super-resolution literature's way: the output
+  rounded to 8 bits, colour measured on studio-range luma (Y in [16, 235]), a `shave`-pixel
+  border left out, PSNR in float64."""
   sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
   if sr.shape[-1] == 3:
     luma = np.array([65.481, 128.553, 24.966])[:, None] / 255.0
@@ -59,4 +59,6 @@ def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int):
     sr, hr = sr[shave:-shave, shave:-shave], hr[shave:-shave, shave:-shave]
   mse = np.mean((sr.astype(np.float64) - hr) ** 2)
   value = float(10.0 * np.log10(1.0 / max(mse, 1e-10)))
+  if not with_ssim:
+    return value, None
   return value, float(ssim(jnp.asarray(sr[None], jnp.float32), jnp.asarray(hr[None], jnp.float32))[0])

@@ -206,16 +206,24 @@ def _upscale(state, x):
   return jnp.clip(state.apply_fn({'params': eval_params(state)}, x), 0.0, 1.0)
 
 
-def evaluate_images(methods: dict, pairs, shave: int) -> dict:
+def evaluate_images(methods: dict, pairs, shave: int, with_ssim: bool = True) -> dict:
   """{method: {'psnr', 'ssim'}} averaged over whole (low, high)-resolution images the
   literature's way (`metrics.whole_image`); `methods` maps names to functions upscaling one
   NHWC low-resolution image."""
   scores = {name: [] for name in methods}
   for lr, hr in pairs:
     for name, upscale in methods.items():
-      scores[name].append(metrics.whole_image(np.asarray(upscale(lr[None]))[0], hr, shave))
-  return {name: {'psnr': float(np.mean([p for p, _ in s])), 'ssim': float(np.mean([q for _, q in s]))}
+      scores[name].append(metrics.whole_image(np.asarray(upscale(lr[None]))[0], hr, shave,
+                                              with_ssim))
+  return {name: {'psnr': float(np.mean([p for p, _ in s])),
+                 'ssim': float(np.mean([q for _, q in s])) if with_ssim else None}
           for name, s in scores.items()}
+
+
+def model_psnr_whole(state, pairs, shave: int) -> float:
+  """The model's PSNR alone on whole-image pairs (what the PyTorch peers measure)."""
+  return evaluate_images({'model': functools.partial(_upscale, state)}, pairs, shave,
+                         with_ssim=False)['model']['psnr']
 
 
 def evaluate_whole(state, pairs, shave: int) -> dict:
