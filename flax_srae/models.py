@@ -100,12 +100,11 @@ class EncoderDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    n, h, w, c = x.shape
+    h, w = x.shape[1:3]
     if h % 2 or w % 2:
       raise ValueError(f'input height and width must be even (the encoder halves them), got '
                        f'{h}x{w}: crop or pad the image by one pixel')
-    if c != self.channels:
-      raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
+    _check_channels(x, self.channels)
     f0, f1, f2 = self.features
     dtype = self.dtype
     y = nn.relu(nn.Conv(f0, (3, 3), dtype=dtype)(x))
@@ -142,17 +141,13 @@ class ResidualSR(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = x.shape[-1]
-    if c != self.channels:
-      raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
+    _check_channels(x, self.channels)
     conv = functools.partial(nn.Conv, self.width, (3, 3), dtype=self.dtype)
     head = conv()(x)
     y = head
     for _ in range(self.num_blocks):
       y = y + conv()(nn.relu(conv()(y)))
-    y = nn.Conv(4 * c, (3, 3), kernel_init=nn.initializers.zeros_init(), dtype=jnp.float32)(
-        y + head)
-    return depth_to_space(y) + cubic_upscale2x(x)
+    return _sub_pixel_on_cubic(y + head, x)
 
 
 class SubPixelSR(nn.Module):
@@ -168,13 +163,24 @@ class SubPixelSR(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = x.shape[-1]
-    if c != self.channels:
-      raise ValueError(f'model expects {self.channels} channel(s), input has {c}')
+    _check_channels(x, self.channels)
     y = nn.relu(nn.Conv(self.width, (5, 5), dtype=self.dtype)(x))
     y = nn.relu(nn.Conv(max(1, self.width // 2), (3, 3), dtype=self.dtype)(y))
-    y = nn.Conv(4 * c, (3, 3), kernel_init=nn.initializers.zeros_init(), dtype=jnp.float32)(y)
-    return depth_to_space(y) + cubic_upscale2x(x)
+    return _sub_pixel_on_cubic(y, x)
+
+
+def _check_channels(x, channels: int) -> None:
+  if x.shape[-1] != channels:
+    raise ValueError(f'model expects {channels} channel(s), input has {x.shape[-1]}')
+
+
+def _sub_pixel_on_cubic(y, x):
+  """The sub-pixel models' output, built inside their compact __call__: a zero-initialised
+  float32 Conv3x3 of `y` into 4x the channels of `x`, depth-to-space x2, added to the cubic
+  upsampling of `x`, so training starts exactly at cubic."""
+  y = nn.Conv(4 * x.shape[-1], (3, 3), kernel_init=nn.initializers.zeros_init(),
+              dtype=jnp.float32)(y)
+  return depth_to_space(y) + cubic_upscale2x(x)
 
 
 def depth_to_space(y, scale: int = 2):
