@@ -281,6 +281,9 @@ def test_export_ships_only_the_weights_and_loads_the_same(upscaler, trained_work
   assert os.path.exists(os.path.join(out, 'results.json'))
   with pytest.raises(UserError, match='exists: remove it or choose another --output'):
     export.export(trained_workdir, out)
+  # The shipped config names where users find the data, not the training machine's folder.
+  export.export(trained_workdir, str(tmp_path / 'moved'), data_dir='../shared/data/x')
+  assert flax_srae.load(str(tmp_path / 'moved')).config.data_dir == '../shared/data/x'
   # No optimizer state: smaller than the training checkpoint it came from.
   step_dir = os.path.join(trained_workdir, 'checkpoints', str(upscaler.step))
   assert size < sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(step_dir)
