@@ -6,6 +6,9 @@
                           record a run of ROW's config made by hand (`python -m flax_srae.main
                           --config=experiments/configs/ROW.py --workdir=WORKDIR`, timed)
 
+The validation table is written from the training logs in experiments/validation/ (each holds
+its description and command in its first two lines, then the log lines that matter).
+
 A row is a config in experiments/configs/, named <task>_<name>.py. Each is trained from scratch
 in OUT_DIR/<row> with `python -m flax_srae.main` and evaluated with `python -m flax_srae.evaluate`
 (which adds the classic upscalers, Lanczos included). The wall time is that of the training
@@ -120,6 +123,30 @@ def table(records) -> str:
   return '\n'.join(lines)
 
 
+def validation_table(folder: str = os.path.join(HERE, 'validation')) -> str:
+  """The validation runs' curves: the best eval PSNR and the last, from their logs."""
+  lines = ['| run | what | steps run | best val PSNR dB (step) | last val PSNR dB | bicubic dB |',
+           '|' + '---|' * 6]
+  for path in sorted(glob.glob(os.path.join(folder, '*.log'))):
+    with open(path) as f:
+      text = f.read()
+    curve = [(int(step), float(psnr)) for step, psnr in
+             re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+)', text)]
+    best, last = max(curve, key=lambda c: c[1]), curve[-1]
+    lines.append(f'| `{os.path.basename(path)[:-4]}` | {text.split(chr(10))[0][2:]} | '
+                 f'{last[0]:,} | {best[1]:.2f} ({best[0]:,}) | {last[1]:.2f} | '
+                 f'{re.search(r"bicubic ([0-9.]+)", text)[1]} |')
+  return '\n'.join(lines)
+
+
+def _replace(text: str, marker: str, body: str) -> str:
+  start, end = f'<!-- table:{marker} -->', f'<!-- /table:{marker} -->'
+  if start not in text:
+    sys.exit(f'error: experiments/README.md has no {start} marker')
+  return re.sub(re.escape(start) + '.*?' + re.escape(end), lambda _: f'{start}\n{body}\n{end}',
+                text, flags=re.S)
+
+
 def write_tables() -> None:
   records = []
   for path in sorted(glob.glob(os.path.join(HERE, 'results', '*.json'))):
@@ -130,13 +157,9 @@ def write_tables() -> None:
     text = f.read()
   for task in TASKS:
     rows = [r for r in records if r['row'].split('_')[0] == task]
-    if not rows:
-      continue
-    start, end = f'<!-- table:{task} -->', f'<!-- /table:{task} -->'
-    if start not in text:
-      sys.exit(f'error: {readme} has no {start} marker for task {task}')
-    text = re.sub(re.escape(start) + '.*?' + re.escape(end),
-                  lambda _: f'{start}\n{table(rows)}\n{end}', text, flags=re.S)
+    if rows:
+      text = _replace(text, task, table(rows))
+  text = _replace(text, 'validation', validation_table())
   with open(readme, 'w') as f:
     f.write(text)
   print(f'wrote the tables of {readme}')

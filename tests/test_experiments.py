@@ -40,3 +40,18 @@ def test_table_is_written_from_the_records():
           'default model) | edsr | 75,460 | 2,000 | 3.4 | 30.12 | 0.9851 | +9.92 | +9.62 | '
           '[png](samples/mnist_x.png) |') in text
   assert 'Bicubic 20.20 dB / 0.8000, Lanczos 20.50 dB / 0.8100; p. Measured 2026-11-26 on m.' in text
+
+
+def test_validation_table_is_written_from_the_logs(tmp_path):
+  (tmp_path / 'photo_a.log').write_text(
+      '# edsr 32x6, 12,000 steps\n# python -m flax_srae.main --config=configs/photo.py\n'
+      'I1126 train.py:361] step 2000/12000  loss 0.01  2803 img/s  eval psnr 34.68 dB (bicubic 32.78)\n'
+      'I1126 train.py:361] step 4000/12000  loss 0.01  3415 img/s  eval psnr 34.91 dB (bicubic 32.78)\n'
+      'I1126 train.py:382] step 12000: eval psnr 34.85 dB, ssim 0.9420; bicubic 32.78 dB, ssim 0.9\n')
+  assert run.validation_table(str(tmp_path)).split('\n')[2] == (
+      '| `photo_a` | edsr 32x6, 12,000 steps | 12,000 | 34.91 (4,000) | 34.85 | 32.78 |')
+
+
+def test_readme_validation_table_is_the_one_the_logs_give():
+  with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
+    assert run.validation_table() in f.read()
