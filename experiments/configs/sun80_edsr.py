@@ -1,4 +1,4 @@
-"""edsr width 48, 8 blocks, L1, flips/rotations, cosine, 5,500 steps of 32 (configs/photo.py: pretrained:photo)."""
+"""edsr width 32, 6 blocks, L1, flips/rotations, cosine, 12,000 steps of 32 (configs/photo.py: pretrained:photo)."""
 from configs import photo
 
 

@@ -1,9 +1,9 @@
-"""edsr width 32, 6 blocks (the network of torch_photo_sr.py), otherwise as sun80_edsr."""
+"""edsr width 32, 6 blocks (the network of torch_photo_sr.py), 5,500 steps, otherwise as sun80_edsr."""
 from configs import photo
 
 
 def get_config():
   config = photo.get_config()
-  config.width = 32
-  config.num_blocks = 6
+  config.num_train_steps = 5500
+  config.eval_every_steps = 1000
   return config

@@ -1,4 +1,4 @@
-"""ESPCN-style sub-pixel network, width 64, otherwise as sun80_edsr."""
+"""ESPCN-style sub-pixel network, width 64, 5,500 steps, otherwise as sun80_edsr."""
 from configs import photo
 
 
@@ -6,4 +6,6 @@ def get_config():
   config = photo.get_config()
   config.model = 'espcn'
   config.width = 64
+  config.num_train_steps = 5500
+  config.eval_every_steps = 1000
   return config
