@@ -2,6 +2,7 @@
 
   python experiments/run.py OUT_DIR [ROW ...]     train the rows (default: all), then the tables
   python experiments/run.py --tables              rebuild the tables from experiments/results/
+                                                  and experiments/validation/
   python experiments/run.py --record ROW WORKDIR SECONDS
                           record a run of ROW's config made by hand (`python -m flax_srae.main
                           --config=experiments/configs/ROW.py --workdir=WORKDIR`, timed)
@@ -124,25 +125,27 @@ def table(records) -> str:
 
 
 def validation_table(folder: str = os.path.join(HERE, 'validation')) -> str:
-  """The validation runs' curves: the best eval PSNR and the last, from their logs."""
-  lines = ['| run | what | steps run | best val PSNR dB (step) | last val PSNR dB | bicubic dB |',
-           '|' + '---|' * 6]
+  """The validation runs' curves, from their logs: the best eval PSNR (the earliest step on a
+  tie) and the last one. A run stopped by a time limit ends at its last evaluation."""
+  lines = ['| run | what | last eval step | best val PSNR dB (step) | last val PSNR dB | '
+           'bicubic dB |', '|' + '---|' * 6]
   for path in sorted(glob.glob(os.path.join(folder, '*.log'))):
     with open(path) as f:
-      text = f.read()
-    curve = [(int(step), float(psnr)) for step, psnr in
-             re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+)', text)]
+      what, text = f.readline(), f.read()
+    evals = re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+).*?bicubic ([\d.]+)', text)
+    if not what.startswith('# ') or not evals:
+      sys.exit(f'error: {path} needs a "# description" first line and eval psnr log lines')
+    curve = [(int(step), float(psnr)) for step, psnr, _ in evals]
     best, last = max(curve, key=lambda c: c[1]), curve[-1]
-    lines.append(f'| `{os.path.basename(path)[:-4]}` | {text.split(chr(10))[0][2:]} | '
-                 f'{last[0]:,} | {best[1]:.2f} ({best[0]:,}) | {last[1]:.2f} | '
-                 f'{re.search(r"bicubic ([0-9.]+)", text)[1]} |')
+    lines.append(f'| `{os.path.basename(path)[:-4]}` | {what[2:].strip()} | {last[0]:,} | '
+                 f'{best[1]:.2f} ({best[0]:,}) | {last[1]:.2f} | {evals[-1][2]} |')
   return '\n'.join(lines)
 
 
 def _replace(text: str, marker: str, body: str) -> str:
   start, end = f'<!-- table:{marker} -->', f'<!-- /table:{marker} -->'
-  if start not in text:
-    sys.exit(f'error: experiments/README.md has no {start} marker')
+  if start not in text or end not in text:
+    sys.exit(f'error: experiments/README.md needs the markers {start} and {end}')
   return re.sub(re.escape(start) + '.*?' + re.escape(end), lambda _: f'{start}\n{body}\n{end}',
                 text, flags=re.S)
 

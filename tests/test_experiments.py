@@ -50,6 +50,9 @@ def test_validation_table_is_written_from_the_logs(tmp_path):
       'I1126 train.py:382] step 12000: eval psnr 34.85 dB, ssim 0.9420; bicubic 32.78 dB, ssim 0.9\n')
   assert run.validation_table(str(tmp_path)).split('\n')[2] == (
       '| `photo_a` | edsr 32x6, 12,000 steps | 12,000 | 34.91 (4,000) | 34.85 | 32.78 |')
+  (tmp_path / 'photo_b.log').write_text('# no evaluations\n')
+  with pytest.raises(SystemExit, match='photo_b.log'):
+    run.validation_table(str(tmp_path))
 
 
 def test_readme_validation_table_is_the_one_the_logs_give():
