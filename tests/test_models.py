@@ -118,13 +118,6 @@ def _edsr(channels=1, width=32, num_blocks=6):
                                         num_blocks=num_blocks))
 
 
-@pytest.mark.parametrize('shape,expected', [
-    ((2, 14, 14, 1), (2, 28, 28, 1)), ((2, 28, 28, 1), (2, 56, 56, 1)),
-    ((1, 15, 13, 1), (1, 30, 26, 1))])
-def test_edsr_output_is_twice_any_input(shape, expected):
-  assert _out_shape(_edsr(), shape)[0] == expected
-
-
 def test_edsr_parameter_count_is_the_photo_peers_and_follows_the_config():
   # torch_photo_sr.py's ResidualSR: 112,452 parameters, at any input size.
   assert _count(_out_shape(_edsr(), (1, 14, 14, 1))[1]) == 112452
@@ -147,11 +140,12 @@ def _espcn(channels=1, width=64):
   return ml_collections.ConfigDict(dict(model='espcn', channels=channels, width=width))
 
 
+@pytest.mark.parametrize('config', [_edsr, _espcn])
 @pytest.mark.parametrize('shape,expected', [
     ((2, 14, 14, 1), (2, 28, 28, 1)), ((2, 28, 28, 1), (2, 56, 56, 1)),
     ((1, 15, 13, 1), (1, 30, 26, 1))])
-def test_espcn_output_is_twice_any_input(shape, expected):
-  assert _out_shape(_espcn(), shape)[0] == expected
+def test_sub_pixel_models_output_twice_any_input(config, shape, expected):
+  assert _out_shape(config(), shape)[0] == expected
 
 
 def test_espcn_parameter_count_follows_the_config_at_any_size():
