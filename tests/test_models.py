@@ -89,6 +89,31 @@ def test_conv_transpose_2x_matches_flax_conv_transpose(shape):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('kernel,cin,cout,strides,padding,rewritten', [
+    ((3, 3), 1, 8, 1, 'SAME', True),                  # few input channels: taps
+    ((5, 5), 3, 6, 1, ((2, 2), (2, 2)), True),
+    ((3, 3), 16, 4, 1, 'SAME', True),                 # few output channels: into taps
+    ((3, 3), 12, 1, 1, ((0, 1), (2, 0)), True),
+    ((3, 3), 8, 8, 1, 'SAME', False),                 # XLA's own
+    ((3, 3), 1, 8, 2, ((1, 1), (1, 1)), False),
+])
+def test_conv_rewrites_compute_flax_conv(kernel, cin, cout, strides, padding, rewritten):
+  x = jax.random.normal(jax.random.key(0), (2, 9, 8, cin))
+  ours = models.Conv(cout, kernel, strides=strides, padding=padding)
+  reference = nn.Conv(cout, kernel, strides=strides, padding=padding)
+  params = reference.init(jax.random.key(1), x)
+  params['params']['bias'] = jax.random.normal(jax.random.key(2), (cout,))
+  jaxpr = str(jax.make_jaxpr(ours.apply)(params, x))
+  assert ('custom_vjp_call' in jaxpr) == rewritten
+  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x),
+                             rtol=1e-5, atol=1e-5)
+  def loss(module):
+    return lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))
+  for a, b in zip(jax.tree.leaves(jax.grad(loss(ours), (0, 1))(params, x)),
+                  jax.tree.leaves(jax.grad(loss(reference), (0, 1))(params, x))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_residual_model_starts_at_bicubic():
   model = models.create_model(_config('seed_residual'))
   x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
