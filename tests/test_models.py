@@ -80,6 +80,16 @@ def test_conv_transpose_2x_matches_flax_conv_transpose(shape):
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(
       jnp.shape, reference.init(jax.random.key(1), x))
   np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=2e-6)
+  # Both forms, whichever platform runs the tests: CPUs run the first, other devices the second.
+  kernel, bias = params['params']['kernel'], params['params']['bias']
+  def reference_loss(kernel):
+    return jnp.sum(jnp.sin(reference.apply({'params': {'kernel': kernel, 'bias': bias}}, x)))
+  for phases in (models._phases_one_by_one, models._phases_at_once):
+    def phases_loss(kernel, phases=phases):
+      return jnp.sum(jnp.sin(phases(x, kernel.reshape(2, 2, 2, 2, shape[-1], 6)) + bias))
+    np.testing.assert_allclose(phases_loss(kernel), reference_loss(kernel), rtol=1e-5)
+    np.testing.assert_allclose(jax.grad(phases_loss)(kernel), jax.grad(reference_loss)(kernel),
+                               rtol=1e-4, atol=1e-4)
 
   # Gradients too: the reformulation is what training differentiates.
   def loss(module):
