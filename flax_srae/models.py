@@ -44,7 +44,7 @@ class ConvTranspose2x(nn.Module):
 
 def _phases_one_by_one(x, k):
   """Four exact-size convolutions, one per phase. On 2 CPU cores XLA's own gradients of these
-  ran 1.6x faster than `_phases_at_once`'s (seed training 1.3x faster); on an H200, slower."""
+  ran 1.6x faster than `_phases_at_once`'s (seed training 1.2-1.3x faster); on an H200, slower."""
   n, h, w, _ = x.shape
   phase = lambda py, px: jax.lax.conv_general_dilated(
       x, k[:, py, :, px], (1, 1), ((1 - py, py), (1 - px, px)), dimension_numbers=_NHWC)
@@ -103,7 +103,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   are computed as one broadcast multiply-add per tap, and their last layers, into few channels,
   as a 1x1 convolution into every tap's output followed by a sum of shifted slices. Same
   function, other float rounding (~1e-7 relative); the gradient stays XLA's own, which these
-  forms did not speed up. Measured on 2 CPU cores: photo inference +15%, seed inference +5%
+  forms did not speed up. Measured on 2 CPU cores: photo inference +15-20%, seed inference +5%
   (experiments/README.md)."""
   kh, kw, cin, cout = rhs.shape
   plain = (lhs.ndim == 4 and tuple(window_strides) == (1, 1) and feature_group_count == 1
