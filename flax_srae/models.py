@@ -98,8 +98,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                          dimension_numbers=None, feature_group_count=1, precision=None, **kwargs):
   """`jax.lax.conv_general_dilated`, as every `Conv` of these models computes it, except for two
   kinds of stride-1 convolution that XLA:CPU runs several times slower than their size warrants
-  (its kernels want many input and output channels; a 3x3 convolution from 1 channel to 32, or
-  from 32 to 4, took as long as one from 32 to 32): the models' first layers, from 1-3 channels,
+  (its kernels want many input and output channels: on 16 x 64x64, a 3x3 convolution from 32
+  channels to 4 took 5.4 ms and one from 1 to 32 took 1.7, against 6.9 for 32 to 32, with 8-9x
+  their multiply-adds): the models' first layers, from 1-3 channels,
   are computed as one broadcast multiply-add per tap, and their last layers, into few channels,
   as a 1x1 convolution into every tap's output followed by a sum of shifted slices. Same
   function, other float rounding (~1e-7 relative); the gradient stays XLA's own, which these
