@@ -117,7 +117,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   if form is None:
     return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
                                         rhs_dilation, dimension_numbers, feature_group_count,
-                                        precision=precision)
+                                        precision=precision, **kwargs)
   if isinstance(padding, str):
     padding = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (1, 1), padding)
   x = jnp.pad(lhs, ((0, 0), *padding, (0, 0)))

@@ -124,6 +124,16 @@ def test_conv_rewrites_compute_flax_conv(kernel, cin, cout, strides, padding, re
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_conv_passes_options_it_does_not_rewrite_to_xla():
+  x = jnp.ones((1, 6, 6, 1), jnp.bfloat16)
+  k = jnp.ones((3, 3, 1, 8), jnp.bfloat16)
+  dims = jax.lax.conv_dimension_numbers(x.shape, k.shape, ('NHWC', 'HWIO', 'NHWC'))
+  y = models.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=dims,
+                                  preferred_element_type=jnp.float32)
+  assert y.dtype == jnp.float32
+  np.testing.assert_allclose(y[0, 2, 2], 9.0)
+
+
 def test_residual_model_starts_at_bicubic():
   model = models.create_model(_config('seed_residual'))
   x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
