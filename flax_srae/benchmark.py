@@ -18,7 +18,8 @@ images, output rounded to 8 bits, 2-pixel shave. The summary has `infer_512_mega
 (one 256x256 -> 512x512 image) and `infer_128_batch16_megapixels_per_sec` (16 of 64 -> 128).
 
 Training runs through the product's own code (`input_pipeline`, `train.train_step`,
-`train.evaluate*`). Prints one JSON object per line; the last one is the summary, with
+`train.evaluate*`), inference through the forward pass that `flax_srae.load(...).upscale` runs
+(`inference.apply_in_chunks`: a batch in chunks of at most 32 images of 28x28). Prints one JSON object per line; the last one is the summary, with
 `images_per_sec` (training, compile and evaluation excluded), `compile_seconds`, `eval_psnr` and
 `seconds_to_target` (wall seconds from start, compile included, to the first eval at or above
 --target_psnr).
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flax_srae import errors
+from flax_srae import inference
 from flax_srae import input_pipeline
 from flax_srae import models
 from flax_srae import parallel
@@ -58,8 +60,9 @@ def _per_second(fn, count: float, seconds: float) -> float:
 
 
 def _forward_rate(model, params, shape, count: float, seconds: float) -> float:
-  """`count` (images or megapixels) per second of model.apply on a random `shape` input."""
-  apply = jax.jit(lambda p, x: model.apply({'params': p}, x))
+  """`count` (images or megapixels) per second of the product's forward pass (the one
+  `flax_srae.load(...).upscale` runs) on a random `shape` input."""
+  apply = jax.jit(functools.partial(inference.apply_in_chunks, model))
   x = jax.random.uniform(jax.random.key(0), shape)
   return _per_second(functools.partial(apply, params, x), count, seconds)
 

@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from PIL import Image
 import flax_srae
 from flax_srae import evaluate
 from flax_srae import image_io
+from flax_srae import inference
 from flax_srae import predict
 from flax_srae.errors import UserError
 
@@ -63,6 +65,20 @@ def test_upscale_equals_the_model_on_even_sizes(upscaler):
   expected = np.round(_direct(upscaler, (u8 / 255.0).astype(np.float32)[None, ..., None])
                       * 255).astype(np.uint8)[0, ..., 0]
   np.testing.assert_array_equal(upscaler.upscale(u8), expected)
+
+
+@pytest.mark.parametrize('n,chunk_images,scan_length', [(7, 2, 3), (6, 3, 2), (2, 2, None),
+                                                      (1, 1, None), (5, 0, 5)])
+def test_apply_in_chunks_equals_one_call_on_the_batch(upscaler, n, chunk_images, scan_length):
+  x = np.random.default_rng(4).random((n, 14, 14, 1), dtype=np.float32)
+  chunked = jax.jit(functools.partial(inference.apply_in_chunks, upscaler.model,
+                                      chunk_pixels=chunk_images * 14 * 14 + 13))
+  whole = jax.jit(lambda p, x: upscaler.model.apply({'params': p}, x))
+  np.testing.assert_allclose(chunked(upscaler.params, x), whole(upscaler.params, x), atol=1e-6)
+  # A scan over the whole chunks, the remainder apart; under one image's pixels, single images.
+  scans = [e.params['length'] for e in jax.make_jaxpr(chunked)(upscaler.params, x).eqns[0]
+           .params['jaxpr'].eqns if e.primitive.name == 'scan']
+  assert scans == ([scan_length] if scan_length else [])
 
 
 def test_odd_sizes_are_padded_and_cropped_back(upscaler):
