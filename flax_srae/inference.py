@@ -26,10 +26,10 @@ _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float32)
 # Models trained under the literature protocol see studio-range luma, 16/255 + 219/255 * Y.
 _STUDIO_OFFSET, _STUDIO_GAIN = 16.0 / 255.0, 219.0 / 255.0
 
-# Input pixels per sequential chunk of an inference batch (32 images of 28x28). Over a whole
-# batch of 256, the seed model's 56x56x32 activations (400 KB an image) overflow the 32 MB L3
-# cache and its 28->56 forward pass runs ~25% slower per image (measured on 2 CPU cores,
-# experiments/README.md); edsr gains too, less.
+# Input pixels per sequential chunk of an inference batch on CPUs (32 images of 28x28). Over a
+# whole batch of 256, the seed model's 56x56x32 activations (400 KB an image) overflow the 32 MB
+# L3 cache and its 28->56 forward pass ran ~25% slower per image (2 CPU cores,
+# experiments/README.md); edsr gains too, less. Accelerators want whole batches.
 CHUNK_PIXELS = 32 * 28 * 28
 
 PRETRAINED_PREFIX = 'pretrained:'
@@ -55,18 +55,23 @@ def resolve(path: str) -> str:
 
 
 def apply_in_chunks(model, params, x, chunk_pixels: int = CHUNK_PIXELS):
-  """`model.apply` on the NHWC batch `x`, computed in chunks of as many images as fit in
+  """`model.apply` on the NHWC batch `x`. On CPUs it runs in chunks of as many images as fit in
   `chunk_pixels` input pixels (at least one), one chunk after another (`lax.map`: one compiled
-  body), then the remainder. The same outputs as one call on the whole batch; jit the caller."""
+  body), then the remainder; elsewhere in one call. The same outputs either way; jit the caller."""
   apply = lambda z: model.apply({'params': params}, z)
   n, h, w = x.shape[:3]
   size = max(1, chunk_pixels // (h * w))
   if n <= size:
     return apply(x)
-  chunks = n // size
+  return jax.lax.platform_dependent(x, cpu=functools.partial(_in_chunks, apply, size),
+                                    default=apply)
+
+
+def _in_chunks(apply, size: int, x):
+  chunks = len(x) // size
   y = jax.lax.map(apply, x[:chunks * size].reshape(chunks, size, *x.shape[1:]))
   y = y.reshape(chunks * size, *y.shape[2:])
-  return y if chunks * size == n else jnp.concatenate([y, apply(x[chunks * size:])])
+  return y if chunks * size == len(x) else jnp.concatenate([y, apply(x[chunks * size:])])
 
 
 def _checkpoint_manager(path: str) -> ocp.CheckpointManager:
