@@ -55,16 +55,21 @@ def resolve(path: str) -> str:
 
 
 def apply_in_chunks(model, params, x, chunk_pixels: int = CHUNK_PIXELS):
-  """`model.apply` on the NHWC batch `x`. On CPUs it runs in chunks of as many images as fit in
-  `chunk_pixels` input pixels (at least one), one chunk after another (`lax.map`: one compiled
-  body), then the remainder; elsewhere in one call. The same outputs either way; jit the caller."""
+  """`model.apply` on the NHWC batch `x` (on one device). On CPUs it runs in chunks of as many
+  images as fit in `chunk_pixels` input pixels (at least one), one chunk after another
+  (`lax.map`: one compiled body), then the remainder; elsewhere in one call. The outputs are
+  equal up to float rounding either way; jit the caller."""
   apply = lambda z: model.apply({'params': params}, z)
-  n, h, w = x.shape[:3]
-  size = max(1, chunk_pixels // (h * w))
-  if n <= size:
+  size = _images_in(chunk_pixels, x.shape[1], x.shape[2])
+  if len(x) <= size:
     return apply(x)
   return jax.lax.platform_dependent(x, cpu=functools.partial(_in_chunks, apply, size),
                                     default=apply)
+
+
+def _images_in(pixels: int, h: int, w: int) -> int:
+  """How many h x w images fit in `pixels` pixels, at least one."""
+  return max(1, pixels // (h * w))
 
 
 def _in_chunks(apply, size: int, x):
@@ -118,7 +123,7 @@ class Upscaler:
       out = np.concatenate([self._tiled(x[i:i + 1], tile, overlap) for i in range(n)])
     else:
       # No more pixels per call than one tile: activations stay bounded for any batch.
-      per_call = max(1, min(batch_size, tile * tile // (x.shape[1] * x.shape[2])))
+      per_call = max(1, min(batch_size, _images_in(tile * tile, x.shape[1], x.shape[2])))
       out = self._batched(x, per_call)
     return out[:, :h * self.scale, :w * self.scale]
 
