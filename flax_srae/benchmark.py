@@ -19,7 +19,7 @@ images, output rounded to 8 bits, 2-pixel shave. The summary has `infer_512_mega
 
 Training runs through the product's own code (`input_pipeline`, `train.train_step`,
 `train.evaluate*`), inference through the forward pass that `flax_srae.load(...).upscale` runs
-(`inference.apply_in_chunks`: on CPUs, chunks of at most 32 images of 28x28's pixels). Prints
+(`inference.apply_in_chunks`: on CPUs in chunks of 25,088 input pixels, 32 images of 28x28). Prints
 one JSON object per line; the last one is the summary, with `images_per_sec` (training, compile
 and evaluation excluded), `compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds
 from start, compile included, to the first eval at or above --target_psnr).

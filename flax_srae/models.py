@@ -102,9 +102,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   kinds of stride-1 convolution that XLA:CPU runs several times slower than their size warrants
   (its kernels want many input and output channels: on 16 x 64x64, a 3x3 convolution from 32
   channels to 4 took 5.4 ms and one from 1 to 32 took 1.7, against 6.9 for 32 to 32, with 8-9x
-  their multiply-adds): the models' first layers, from 1-3 channels,
-  are computed as one broadcast multiply-add per tap, and their last layers, into few channels,
-  as a 1x1 convolution into every tap's output followed by a sum of shifted slices. Same
+  their multiply-adds): the models' first layers, from 1-3 channels, are computed as one
+  broadcast multiply-add per tap, and their last layers, into few channels, as a 1x1
+  convolution into every tap's output followed by a sum of shifted slices. Same
   function, other float rounding (~1e-7 relative); the gradient stays XLA's own, which these
   forms did not speed up. Measured on 2 CPU cores: photo inference +15-20%, seed inference +5%
   (experiments/README.md)."""
