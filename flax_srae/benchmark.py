@@ -18,9 +18,10 @@ images, output rounded to 8 bits, 2-pixel shave. The summary has `infer_512_mega
 (one 256x256 -> 512x512 image) and `infer_128_batch16_megapixels_per_sec` (16 of 64 -> 128).
 
 Training runs through the product's own code (`input_pipeline`, `train.train_step`,
-`train.evaluate*`), inference through the forward pass that `flax_srae.load(...).upscale` runs
-(`inference.apply_in_chunks`: on CPUs in chunks of 25,088 input pixels, 32 images of 28x28). Prints
-one JSON object per line; the last one is the summary, with `images_per_sec` (training, compile
+`train.evaluate*`, with `allocator.keep_freed_memory()` as in `train.train_and_evaluate`),
+inference through the forward pass that `flax_srae.load(...).upscale` runs
+(`inference.apply_in_chunks`: on CPUs in chunks of 25,088 input pixels, 32 images of 28x28), in
+the same process, so under the same malloc setting. Prints one JSON object per line; the last one is the summary, with `images_per_sec` (training, compile
 and evaluation excluded), `compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds
 from start, compile included, to the first eval at or above --target_psnr).
 """
@@ -33,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax_srae import allocator
 from flax_srae import errors
 from flax_srae import inference
 from flax_srae import input_pipeline
@@ -93,6 +95,7 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
   if task not in TASKS:
     raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
   config = _config(task, data_dir, steps, model_name, learning_rate, loss)
+  allocator.keep_freed_memory()  # as train.train_and_evaluate does
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   data = input_pipeline.load(config)
   batch = functools.partial(input_pipeline.batch, data, config)

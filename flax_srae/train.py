@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from flax_srae import allocator
 from flax_srae import checkpointing
 from flax_srae import input_pipeline
 from flax_srae import metrics
@@ -287,9 +288,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   Data parallel over all devices of all processes: every process runs this with the same
   config and workdir, feeds its own rows of each batch, and process 0 writes the files.
-  Returns the results dict. A finished run is evaluated again but not retrained.
+  Returns the results dict. A finished run is evaluated again but not retrained. Sets glibc's
+  malloc to keep freed memory for the rest of the process (`allocator.keep_freed_memory`).
   """
   validate_config(config)
+  allocator.keep_freed_memory()
   _check_writable(workdir)
   data = input_pipeline.load(config)
   mesh = parallel.create_mesh()
