@@ -21,9 +21,10 @@ Training runs through the product's own code (`input_pipeline`, `train.train_ste
 `train.evaluate*`, with `allocator.keep_freed_memory()` as in `train.train_and_evaluate`),
 inference through the forward pass that `flax_srae.load(...).upscale` runs
 (`inference.apply_in_chunks`: on CPUs in chunks of 25,088 input pixels, 32 images of 28x28), in
-the same process, so under the same malloc setting. Prints one JSON object per line; the last one is the summary, with `images_per_sec` (training, compile
-and evaluation excluded), `compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds
-from start, compile included, to the first eval at or above --target_psnr).
+the same process, so under the same malloc setting. Prints one JSON object per line; the last
+one is the summary, with `images_per_sec` (training, compile and evaluation excluded),
+`compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds from start, compile
+included, to the first eval at or above --target_psnr).
 """
 import functools
 import json
