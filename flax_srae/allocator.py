@@ -29,8 +29,9 @@ def keep_freed_memory() -> bool:
     return False
   try:
     libc = ctypes.CDLL(None)
-    libc.gnu_get_libc_version  # pylint: disable=pointless-statement  # only glibc has it
-  except (OSError, AttributeError):
+  except OSError:
+    return False
+  if not hasattr(libc, 'gnu_get_libc_version'):  # only glibc has it (musl does not)
     return False
   return all(libc.mallopt(param, KEEP_BELOW) == 1
              for param in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD))
