@@ -11,6 +11,7 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
+from flax_srae import benchmark
 from flax_srae import checkpointing
 from flax_srae import train
 from flax_srae.errors import UserError
@@ -256,21 +257,39 @@ def test_benchmark_reports_the_peer_keys():
     assert summary[key] > 0, key
   assert summary['train_step_compilations'] == 1
   assert [line['step'] for line in lines if 'step' in line and 'summary' not in line] == [2, 3]
+  # Without recipe flags, the peer's recipe and splits.
+  assert {k: lines[0][k] for k in benchmark.RECIPE_FIELDS} == dict(
+      learning_rate=1e-3, loss='mse', batch_size=128, lr_schedule='constant', warmup_steps=0)
+  assert (lines[0]['train_split'], lines[0]['eval_split']) == ('test[:8000]', 'test[8000:]')
 
 
 @pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80')
 def test_photo_benchmark_runs_the_photo_peers_network_and_reports_its_keys():
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', '--task=photo',
-                         f'--data_dir={SUN80_DIR}', '--steps=2', '--seconds=0.1'],
+                         f'--data_dir={SUN80_DIR}', '--steps=2', '--seconds=0.1',
+                         '--batch_size=8', '--lr_schedule=cosine', '--warmup_steps=1',
+                         '--validation'],
                         cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = [json.loads(line) for line in proc.stdout.splitlines()]
   assert lines[0]['params'] == 112452
+  assert {k: lines[0][k] for k in benchmark.RECIPE_FIELDS} == dict(
+      learning_rate=1e-3, loss='l1', batch_size=8, lr_schedule='cosine', warmup_steps=1)
+  assert (lines[0]['train_split'], lines[0]['eval_split']) == ('train[:60]', 'train[60:70]')
   summary = lines[-1]
   assert summary['summary'] and summary['steps'] == 2 and summary['model'] == 'edsr'
   for key in ('images_per_sec', 'compile_seconds', 'infer_512_megapixels_per_sec',
               'infer_128_batch16_megapixels_per_sec', 'pipeline_images_per_sec', 'eval_psnr'):
     assert summary[key] > 0, key
+
+
+def test_benchmark_rejects_a_bad_recipe_in_one_line(tmp_path):
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', f'--data_dir={tmp_path}',
+                         '--steps=2', '--lr_schedule=cosine', '--warmup_steps=5'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode != 0
+  assert proc.stderr.strip().splitlines()[-1] == (
+      'error: warmup_steps must be in [0, num_train_steps), got 5')
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero(tiny_config):
