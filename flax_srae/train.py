@@ -76,6 +76,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                     f'{", ".join(LR_SCHEDULES)}')
   if not 0 <= config.warmup_steps < config.num_train_steps:
     raise UserError(f'warmup_steps must be in [0, num_train_steps), got {config.warmup_steps}')
+  if config.warmup_steps and config.lr_schedule == 'constant':
+    raise UserError(f"warmup_steps ({config.warmup_steps}) applies to lr_schedule 'cosine' only: "
+                    f"set lr_schedule=cosine or warmup_steps=0")
   if config.grad_clip < 0:
     raise UserError(f'grad_clip must be >= 0 (0: off), got {config.grad_clip}')
   if not 0 <= config.ema < 1:

@@ -129,6 +129,7 @@ def test_bad_edsr_size_rejected(tiny_config, tmp_path):
     ('protocol', 'literature', 'set --config.degradation=bicubic and model edsr or espcn'),
     ('lr_schedule', 'step', 'unknown lr_schedule'),
     ('warmup_steps', 6, r'warmup_steps must be in \[0, num_train_steps\)'),
+    ('warmup_steps', 1, "warmup_steps \\(1\\) applies to lr_schedule 'cosine' only"),
     ('grad_clip', -1.0, 'grad_clip must be >= 0'),
     ('ema', 1.0, r'ema must be in \[0, 1\)'),
     ('shave', -1, 'shave must be >= 0'),
