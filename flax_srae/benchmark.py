@@ -25,16 +25,17 @@ peer's recipe. `--validation` evaluates on held-out training data instead of the
 that recipes are chosen without looking at the figures they are judged by.
 
 Training runs through the product's own code (`input_pipeline`, `train.train_step`,
-`train.evaluate*`, with `allocator.keep_freed_memory()` as in `train.train_and_evaluate`),
-inference through the forward pass that `flax_srae.load(...).upscale` runs
-(`inference.apply_in_chunks`: on CPUs in chunks of 25,088 input pixels, 32 images of 28x28), in
-the same process, so under the same malloc setting. Prints one JSON object per line; the last
-one is the summary, with `images_per_sec` (training, compile and evaluation excluded),
+`evaluation`), inference through `inference.forward`, the forward pass of
+`flax_srae.load(...).upscale`, with the CPU speed-ups of `cpu_speedups` that `--speedups` names
+(default: all; `--speedups=none`, or all but some: `--speedups=-conv_forms,-keep_freed_memory`), so
+that each can be measured with and without. Prints one JSON object per line; the last one is
+the summary, with `images_per_sec` (training, compile and evaluation excluded),
 `compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds from start, compile
 included, to the first eval at or above --target_psnr).
 """
 import functools
 import json
+import os
 import time
 
 from absl import flags
@@ -42,8 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_srae import allocator
-from flax_srae import errors
+from flax_srae import cli
+from flax_srae import cpu_speedups
+from flax_srae import evaluation
 from flax_srae import inference
 from flax_srae import input_pipeline
 from flax_srae import models
@@ -71,12 +73,25 @@ def _per_second(fn, count: float, seconds: float) -> float:
   return round(n * count / (time.perf_counter() - t0), 3)
 
 
-def _forward_rate(model, params, shape, count: float, seconds: float) -> float:
-  """`count` (images or megapixels) per second of the product's forward pass (the one
-  `flax_srae.load(...).upscale` runs) on a random `shape` input."""
-  apply = jax.jit(functools.partial(inference.apply_in_chunks, model))
+def _forward_rate(model, params, shape, count: float, seconds: float, chunk_pixels) -> float:
+  """`count` (images or megapixels) per second of `inference.forward` on a random `shape`
+  input."""
   x = jax.random.uniform(jax.random.key(0), shape)
-  return _per_second(functools.partial(apply, params, x), count, seconds)
+  forward = functools.partial(inference.forward, model, params, x, chunk_pixels=chunk_pixels)
+  return _per_second(forward, count, seconds)
+
+
+def parse_speedups(spec: str) -> tuple:
+  """'all', 'none', 'a,b' (just those) or '-a,-b' (all but those) -> the names of
+  `cpu_speedups.SPEEDUPS` to use."""
+  names = [n for n in spec.split(',') if n] if spec not in ('all', 'none') else []
+  unknown = sorted({n.lstrip('-') for n in names} - set(cpu_speedups.SPEEDUPS))
+  if unknown or (names and len({n.startswith('-') for n in names}) > 1):
+    raise UserError(f'--speedups={spec}: use all, none, a comma list of '
+                    f'{", ".join(cpu_speedups.SPEEDUPS)}, or all but some as -name,-name')
+  if spec == 'all' or (names and names[0].startswith('-')):
+    return tuple(n for n in cpu_speedups.SPEEDUPS if f'-{n}' not in names)
+  return tuple(names)
 
 
 def _config(task: str, data_dir: str, steps: int, model_name, recipe=None,
@@ -104,33 +119,42 @@ def _config(task: str, data_dir: str, steps: int, model_name, recipe=None,
 
 
 def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, eval_every: int,
-        seconds: float, recipe=None, validation: bool = False) -> dict:
+        seconds: float, recipe=None, validation: bool = False,
+        speedups=cpu_speedups.SPEEDUPS) -> dict:
   """Trains on `task`'s protocol, measures inference, prints and returns the summary.
 
   `recipe` maps some of RECIPE_FIELDS to the values to use in place of the peer's;
   `validation` holds out the last eighth (MNIST) or seventh (sun80) of the peer's training
-  data and evaluates on it in place of the eval split.
+  data and evaluates on it in place of the eval split. `speedups`: the names of
+  `cpu_speedups.SPEEDUPS` to use.
   """
   t_start = time.perf_counter()
   if task not in TASKS:
     raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
+  configured = cpu_speedups.configure(speedups)  # before anything is allocated
   config = _config(task, data_dir, steps, model_name, recipe, validation)
-  allocator.keep_freed_memory()  # as train.train_and_evaluate does
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   data = input_pipeline.load(config)
   batch = functools.partial(input_pipeline.batch, data, config)
-  if task == 'mnist':
-    eval_psnr = lambda state: train.evaluate(state, data.eval, config, mesh)['psnr']
-  else:  # the model's PSNR only, as the peer measures: no SSIM, no bicubic
-    eval_psnr = lambda state: train.model_psnr_whole(state, data.eval, config.shave)
-  model = models.create_model(config)
+  model = models.create_model(config, **cpu_speedups.layers(speedups))
+
+  def eval_psnr(state):  # the model's PSNR only, as the peers measure it
+    params = train.eval_params(state)
+    if task == 'mnist':
+      r = evaluation.evaluate_patches(model, params, data.eval, config, mesh, ())
+    else:
+      r = evaluation.evaluate_whole(model, params, data.eval, config.shave, (), mesh,
+                                    with_ssim=False)
+    return r['model']['psnr']
+
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     jax.random.key(config.seed)))()
   n_params = sum(p.size for p in jax.tree.leaves(state.params))
   _emit({'framework': 'jax', 'jax': jax.__version__, 'devices': str(jax.devices()),
          'task': task, 'model': config.model, 'params': int(n_params),
          'train_split': config.train_split, 'eval_split': config.eval_split,
-         **{k: config[k] for k in RECIPE_FIELDS}})
+         **{k: config[k] for k in RECIPE_FIELDS}, 'speedups': list(speedups),
+         'process_settings': configured, 'xla_flags': os.environ.get('XLA_FLAGS', '')})
 
   def step_fn(state, b, first_bad):
     return train.train_step(state, b['hr'], first_bad, config.degradation, 2, config.loss,
@@ -165,7 +189,9 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
              'compile_seconds': round(compile_seconds, 3), 'eval_psnr': round(psnr, 3),
              'target_psnr': target_psnr or None, 'seconds_to_target': to_target,
              'train_step_compilations': train.train_step._cache_size()}  # pylint: disable=protected-access
-  rate = functools.partial(_forward_rate, model, state.params, seconds=seconds)
+  chunk_pixels = cpu_speedups.CHUNK_PIXELS if 'inference_chunks' in speedups else None
+  rate = functools.partial(_forward_rate, model, train.eval_params(state), seconds=seconds,
+                           chunk_pixels=chunk_pixels)
   if task == 'mnist':
     for size in (14, 28):
       for n in (1, 256):
@@ -184,7 +210,7 @@ def _main():
   f = flags.FLAGS
   eval_every = f.eval_every if f.eval_every is not None else (250 if f.task == 'photo' else 50)
   run(f.task, f.data_dir, f.steps, f.model, f.target_psnr, eval_every, f.seconds,
-      {k: f[k].value for k in RECIPE_FIELDS}, f.validation)
+      {k: f[k].value for k in RECIPE_FIELDS}, f.validation, parse_speedups(f.speedups))
 
 
 def _define_flags():
@@ -207,10 +233,12 @@ def _define_flags():
   flags.DEFINE_bool('validation', False, 'Train on test[:7000] (mnist) or files [0, 60) '
                     '(photo) and evaluate on test[7000:8000] or files [60, 70), never on the '
                     'eval split: for choosing a recipe.')
+  flags.DEFINE_string('speedups', 'all', f'CPU speed-ups to use: all, none, some of '
+                      f'{",".join(cpu_speedups.SPEEDUPS)}, or all but some: -name,-name.')
   flags.DEFINE_float('seconds', 5.0, 'Seconds timed per inference / pipeline measurement.')
   flags.mark_flags_as_required(['data_dir'])
 
 
 if __name__ == '__main__':
   _define_flags()
-  errors.run_command(_main)
+  cli.run(_main, speedups=False)

@@ -1,8 +1,10 @@
 """Orbax checkpoints in WORKDIR/checkpoints: the train state plus the config that made it."""
 import os
-import signal
 from typing import Any, Optional
 
+import jax
+import jax.numpy as jnp
+import ml_collections
 import orbax.checkpoint as ocp
 
 from flax_srae import models
@@ -28,14 +30,73 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 def manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
+  """The training run's manager: writes WORKDIR/checkpoints, keeps the last `keep` steps."""
   return ocp.CheckpointManager(
       checkpoint_dir(workdir),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
       item_names=('state', 'config'))
 
 
-# Test hook: the process SIGKILLs itself while the save of this step is being written.
-KILL_DURING_SAVE_ENV = 'FLAX_SRAE_TEST_KILL_DURING_SAVE'
+def read_only_manager(path: str) -> ocp.CheckpointManager:
+  """A manager for reading the checkpoints of a workdir (or of its checkpoints folder) that
+  holds at least one complete checkpoint: nothing there is created, cleaned up or deleted."""
+  if not os.path.isdir(path):
+    raise UserError(f'{path} does not exist: pass the --workdir of a training run')
+  sub = os.path.join(path, 'checkpoints')
+  directory = os.path.abspath(sub if os.path.isdir(sub) else path)
+  # Orbax's read_only option would warn at every load; a manager that is never asked to save,
+  # keeps no maximum and cleans no temporary folders creates and deletes nothing either.
+  options = ocp.CheckpointManagerOptions(create=False, cleanup_tmp_directories=False)
+  mngr = ocp.CheckpointManager(directory, options=options, item_names=('state', 'config'))
+  if mngr.latest_step() is None:
+    raise UserError(f'no complete checkpoint in {directory}: train first (python -m '
+                    f'flax_srae.main --workdir=...) or point at the run\'s workdir')
+  return mngr
+
+
+def params_key(config) -> str:
+  """Which weights a checkpoint's state holds for inference: their average when training
+  kept one."""
+  return 'ema_params' if config.get('ema', 0) else 'params'
+
+
+def load_weights(path: str, step: Optional[int] = None):
+  """(config, inference weights, step) of the checkpoint of `step` (default: the latest) in a
+  workdir or checkpoints folder, the weights restored onto this process's first local device
+  whatever devices wrote them; never the optimizer state."""
+  mngr = read_only_manager(path)
+  try:
+    step = mngr.latest_step() if step is None else step
+    if step not in mngr.all_steps():
+      raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
+                      f'{", ".join(map(str, mngr.all_steps()))}')
+    config = ml_collections.ConfigDict(restore(mngr, step, config=ocp.args.JsonRestore())['config'])
+    model = models.create_model(config)
+    lr_size = config.hr_size // models.scale_of(config)
+    x = jax.ShapeDtypeStruct((1, lr_size, lr_size, config.channels), jnp.float32)
+    placed = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=placed),
+                            jax.eval_shape(model.init, jax.random.key(0), x)['params'])
+    item = {params_key(config): abstract}
+    state = restore(mngr, step, state=ocp.args.PyTreeRestore(
+        item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+        partial_restore=True))['state']
+  finally:
+    mngr.close()
+  return config, state[params_key(config)], step
+
+
+def save_weights(directory: str, step: int, params, config) -> None:
+  """Writes DIRECTORY/checkpoints/STEP holding inference weights alone, as `load_weights`
+  reads them, and their config."""
+  mngr = ocp.CheckpointManager(checkpoint_dir(directory),
+                               options=ocp.CheckpointManagerOptions(create=True),
+                               item_names=('state', 'config'))
+  mngr.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave({params_key(config): params}),
+      config=ocp.args.JsonSave(config.to_dict())))
+  mngr.wait_until_finished()
+  mngr.close()
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, config) -> None:
@@ -47,8 +108,6 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config) -> None:
   except OSError as e:  # includes the previous save's failure, raised by this call
     raise UserError(f'saving checkpoint {step} in {mngr.directory} failed ({e.strerror or e}): '
                     f'free disk space or fix permissions; earlier checkpoints are intact') from e
-  if os.environ.get(KILL_DURING_SAVE_ENV) == str(step):
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def wait(mngr: ocp.CheckpointManager) -> None:

@@ -4,18 +4,18 @@
                              [--data_dir=DIR]
 
 Writes OUTPUT/checkpoints/<step> holding only the weights inference uses (the moving average
-when training kept one; no optimizer state: a third or a quarter of a training checkpoint) and
-the config that made them, plus the run's results.json when it is of that step. `flax_srae.load(OUTPUT)` reads it, and a
-folder under flax_srae/pretrained/ is `flax_srae.load('pretrained:NAME')`. Never overwrites.
+when training kept one; no optimizer state) and the config that made them, plus the run's
+results.json when it is of that step. `flax_srae.load(OUTPUT)` reads it, and a folder under
+flax_srae/pretrained/ is `flax_srae.load('pretrained:NAME')`. Never overwrites.
 """
-import json
 import os
 import shutil
 
 from absl import flags
-import orbax.checkpoint as ocp
 
-from flax_srae import errors
+from flax_srae import checkpointing
+from flax_srae import cli
+from flax_srae import files
 from flax_srae import inference
 from flax_srae.errors import UserError
 
@@ -26,27 +26,17 @@ def export(workdir: str, output: str, step=None, data_dir=None) -> str:
   if os.path.exists(output):
     raise UserError(f'{output} exists: remove it or choose another --output (nothing is '
                     f'overwritten)')
-  upscaler = inference.load(workdir, step)
+  config, params, step = checkpointing.load_weights(inference.resolve(workdir), step)
   if data_dir is not None:
-    upscaler.config.data_dir = data_dir
-  key = inference.params_key(upscaler.config)
-  mngr = ocp.CheckpointManager(os.path.abspath(os.path.join(output, 'checkpoints')),
-                               options=ocp.CheckpointManagerOptions(create=True),
-                               item_names=('state', 'config'))
-  mngr.save(upscaler.step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave({key: upscaler.params}),
-      config=ocp.args.JsonSave(upscaler.config.to_dict())))
-  mngr.wait_until_finished()
-  mngr.close()
+    config.data_dir = data_dir
+  checkpointing.save_weights(output, step, params, config)
   # The run's figures travel with the weights they describe: those of its final step.
   results = os.path.join(inference.resolve(workdir), 'results.json')
-  if os.path.exists(results):
-    with open(results) as f:
-      if json.load(f).get('step') == upscaler.step:
-        shutil.copy(results, os.path.join(output, 'results.json'))
+  if (files.read_json(results) or {}).get('step') == step:
+    shutil.copy(results, os.path.join(output, 'results.json'))
   size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(output) for f in fs)
-  print(f'wrote {output}: {upscaler.config.model} step {upscaler.step}, {size / 1e6:.2f} MB')
-  return os.path.join(output, 'checkpoints', str(upscaler.step))
+  print(f'wrote {output}: {config.model} step {step}, {size / 1e6:.2f} MB')
+  return os.path.join(output, 'checkpoints', str(step))
 
 
 def _main():
@@ -66,4 +56,4 @@ def _define_flags():
 
 if __name__ == '__main__':
   _define_flags()
-  errors.run_command(_main)
+  cli.run(_main, quiet=True)

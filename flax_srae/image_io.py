@@ -10,6 +10,7 @@ from PIL import Image
 from PIL import ImageOps
 import png
 
+from flax_srae import files
 from flax_srae.errors import UserError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -61,15 +62,14 @@ def check_format(path: str, arr: np.ndarray) -> None:
 def write_array(path: str, arr: np.ndarray) -> None:
   """Writes HW/HWC uint8 or uint16 pixels atomically: an existing file is replaced only whole."""
   check_format(path, arr)
-  ext = os.path.splitext(path)[1].lower()
-  tmp = f'{path}.tmp{ext}'
-  if arr.dtype == np.uint16:
-    planes = 1 if arr.ndim == 2 else arr.shape[-1]
-    writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),
-                        alpha=planes in (2, 4), bitdepth=16)
-    with open(tmp, 'wb') as f:
-      writer.write(f, arr.reshape(arr.shape[0], -1).tolist())
-  else:
-    squeezed = arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
-    Image.fromarray(squeezed).save(tmp, **({'quality': 95} if ext in ('.jpg', '.jpeg') else {}))
-  os.replace(tmp, path)
+  with files.atomic_path(path) as tmp:
+    if arr.dtype == np.uint16:
+      planes = 1 if arr.ndim == 2 else arr.shape[-1]
+      writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),
+                          alpha=planes in (2, 4), bitdepth=16)
+      with open(tmp, 'wb') as f:
+        writer.write(f, arr.reshape(arr.shape[0], -1).tolist())
+    else:
+      squeezed = arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
+      jpeg = os.path.splitext(path)[1].lower() in ('.jpg', '.jpeg')
+      Image.fromarray(squeezed).save(tmp, **({'quality': 95} if jpeg else {}))

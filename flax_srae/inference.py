@@ -12,25 +12,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
 from flax_srae import checkpointing
+from flax_srae import cpu_speedups
+from flax_srae import image_ops
 from flax_srae import models
 from flax_srae.errors import UserError
-
-# BT.601 full-range (JPEG) YCbCr: a grayscale model upscales Y, chroma goes bicubic.
-_RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
-                          [-0.168736, -0.331264, 0.5],
-                          [0.5, -0.418688, -0.081312]], np.float32)
-_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float32)
-# Models trained under the literature protocol see studio-range luma, 16/255 + 219/255 * Y.
-_STUDIO_OFFSET, _STUDIO_GAIN = 16.0 / 255.0, 219.0 / 255.0
-
-# Input pixels per sequential chunk of an inference batch on CPUs (32 images of 28x28). Over a
-# whole batch of 256, the seed model's 56x56x32 activations (400 KB an image) overflow the 32 MB
-# L3 cache and its 28->56 forward pass ran ~25% slower per image (2 CPU cores,
-# experiments/README.md); edsr gains too, less. Accelerators want whole batches.
-CHUNK_PIXELS = 32 * 28 * 28
 
 PRETRAINED_PREFIX = 'pretrained:'
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
@@ -54,42 +41,15 @@ def resolve(path: str) -> str:
   return os.path.join(PRETRAINED_DIR, name)
 
 
-def apply_in_chunks(model, params, x, chunk_pixels: int = CHUNK_PIXELS):
-  """`model.apply` on the NHWC batch `x` (on one device). On CPUs it runs in chunks of as many
-  images as fit in `chunk_pixels` input pixels (at least one), one chunk after another
-  (`lax.map`: one compiled body), then the remainder; elsewhere in one call. The outputs are
-  equal up to float rounding either way; jit the caller."""
+@functools.partial(jax.jit, static_argnames=('model', 'chunk_pixels'))
+def forward(model, params, x, chunk_pixels: Optional[int] = cpu_speedups.CHUNK_PIXELS):
+  """The model's output on the NHWC batch `x`, clipped to [0, 1]: the one forward pass of
+  training-time evaluation, `evaluate`, `predict`, `Upscaler` and the benchmark. On a CPU the
+  batch runs in chunks of `chunk_pixels` input pixels (`cpu_speedups.apply_in_chunks`; None:
+  all at once)."""
   apply = lambda z: model.apply({'params': params}, z)
-  size = _images_in(chunk_pixels, x.shape[1], x.shape[2])
-  if len(x) <= size:
-    return apply(x)
-  return jax.lax.platform_dependent(x, cpu=functools.partial(_in_chunks, apply, size),
-                                    default=apply)
-
-
-def _images_in(pixels: int, h: int, w: int) -> int:
-  """How many h x w images fit in `pixels` pixels, at least one."""
-  return max(1, pixels // (h * w))
-
-
-def _in_chunks(apply, size: int, x):
-  chunks = len(x) // size
-  y = jax.lax.map(apply, x[:chunks * size].reshape(chunks, size, *x.shape[1:]))
-  y = y.reshape(chunks * size, *y.shape[2:])
-  return y if chunks * size == len(x) else jnp.concatenate([y, apply(x[chunks * size:])])
-
-
-def _checkpoint_manager(path: str) -> ocp.CheckpointManager:
-  """A manager for WORKDIR/checkpoints given either the workdir or that folder."""
-  if not os.path.isdir(path):
-    raise UserError(f'{path} does not exist: pass the --workdir of a training run')
-  sub = os.path.join(path, 'checkpoints')
-  directory = sub if os.path.isdir(sub) else path
-  mngr = ocp.CheckpointManager(os.path.abspath(directory), item_names=('state', 'config'))
-  if mngr.latest_step() is None:
-    raise UserError(f'no complete checkpoint in {directory}: train first (python -m '
-                    f'flax_srae.main --workdir=...) or point at the run\'s workdir')
-  return mngr
+  y = apply(x) if chunk_pixels is None else cpu_speedups.apply_in_chunks(apply, x, chunk_pixels)
+  return jnp.clip(y, 0.0, 1.0)
 
 
 class Upscaler:
@@ -99,17 +59,10 @@ class Upscaler:
     self.config = config
     self.params = params
     self.step = step
-    self.model = models.create_model(config)
-    self.scale = 1 if config.model == 'autoencoder' else 2
+    self.model = models.create_model(config, **cpu_speedups.layers())
+    self.scale = models.scale_of(config)
     self.studio_luma = config.get('protocol') == 'literature' and config.channels == 1
     self.overlap = _overlap(config)
-
-  @functools.partial(jax.jit, static_argnums=0)
-  def _apply(self, params, x):
-    return apply_in_chunks(self.model, params, x)
-
-  def __hash__(self):  # jit's static self: one compile cache per Upscaler
-    return id(self)
 
   def _run(self, x: np.ndarray, batch_size: int, tile: int, overlap: int) -> np.ndarray:
     """Model on an NHWC float batch with the model's channel count: pads, tiles, batches."""
@@ -123,7 +76,7 @@ class Upscaler:
       out = np.concatenate([self._tiled(x[i:i + 1], tile, overlap) for i in range(n)])
     else:
       # No more pixels per call than one tile: activations stay bounded for any batch.
-      per_call = max(1, min(batch_size, _images_in(tile * tile, x.shape[1], x.shape[2])))
+      per_call = max(1, min(batch_size, tile * tile // (x.shape[1] * x.shape[2])))
       out = self._batched(x, per_call)
     return out[:, :h * self.scale, :w * self.scale]
 
@@ -132,7 +85,8 @@ class Upscaler:
     n = len(x)
     bs = min(batch_size, n)
     x = np.concatenate([x, np.zeros((-n % bs,) + x.shape[1:], x.dtype)])
-    out = [np.asarray(self._apply(self.params, x[i:i + bs])) for i in range(0, len(x), bs)]
+    out = [np.asarray(forward(self.model, self.params, x[i:i + bs]))
+           for i in range(0, len(x), bs)]
     return np.concatenate(out)[:n]
 
   def _tiled(self, x: np.ndarray, tile: int, overlap: int) -> np.ndarray:
@@ -150,7 +104,7 @@ class Upscaler:
         # Window of at most `tile` pixels around the core, even-aligned, clipped to the image.
         ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
         ty1, tx1 = min(h, y0 + core + overlap), min(w, x0 + core + overlap)
-        y = np.asarray(self._apply(self.params, x[:, ty0:ty1, tx0:tx1]))
+        y = np.asarray(forward(self.model, self.params, x[:, ty0:ty1, tx0:tx1]))
         cy1, cx1 = min(h, y0 + core), min(w, x0 + core)
         out[:, y0 * s:cy1 * s, x0 * s:cx1 * s] = y[:, (y0 - ty0) * s:(cy1 - ty0) * s,
                                                    (x0 - tx0) * s:(cx1 - tx0) * s]
@@ -159,11 +113,12 @@ class Upscaler:
   def apply(self, x: np.ndarray, tile: int = 512) -> np.ndarray:
     """The model alone on NHWC float input in its own space (for a literature-protocol model,
     studio-range luma), clipped to [0, 1]: what training's evaluation measures."""
-    return np.clip(self._run(np.asarray(x, np.float32), 64, tile, self.overlap), 0.0, 1.0)
+    return self._run(np.asarray(x, np.float32), 64, tile, self.overlap)
 
   def upscale(self, images: np.ndarray, batch_size: int = 64, tile: int = 512,
               overlap: Optional[int] = None) -> np.ndarray:
-    """Upscales (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images, uint8/uint16 or float in [0, 1].
+    """Upscales (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images: uint8, uint16 or float in
+    [0, 1].
 
     A 3-D array is (H, W, C) when its last axis is 1, 2, 3 or 4 long, else (N, H, W). The result
     has `scale` times the height and width, the same layout and the same dtype (floats clipped
@@ -203,18 +158,18 @@ class Upscaler:
     run = functools.partial(self._run, batch_size=batch_size, tile=tile, overlap=overlap)
     if self.studio_luma:
       full_range_run = run
-      run = lambda z: (full_range_run(_STUDIO_OFFSET + _STUDIO_GAIN * z)
-                       - _STUDIO_OFFSET) / _STUDIO_GAIN
+      run = lambda z: image_ops.from_studio_range(full_range_run(image_ops.to_studio_range(z)))
     c = x.shape[-1]
     colour, alpha = (x[..., :-1], x[..., -1:]) if c in (2, 4) else (x, None)
     if colour.shape[-1] == self.config.channels:
       y = run(colour)
     elif self.config.channels == 1:  # RGB through a grayscale model
-      ycc = colour @ _RGB_TO_YCBCR.T
+      ycc = colour @ image_ops.RGB_TO_YCBCR.T
       luma = run(ycc[..., :1])
-      y = np.concatenate([luma, _bicubic(ycc[..., 1:], self.scale)], -1) @ _YCBCR_TO_RGB.T
+      chroma = _bicubic(ycc[..., 1:], self.scale)
+      y = np.concatenate([luma, chroma], -1) @ image_ops.YCBCR_TO_RGB.T
     else:  # grey through an RGB model
-      y = run(np.repeat(colour, 3, -1)) @ _RGB_TO_YCBCR[0][:, None]
+      y = image_ops.luma(run(np.repeat(colour, 3, -1)))
     if alpha is not None:
       y = np.concatenate([y, _bicubic(alpha, self.scale)], -1)
     y = np.clip(y, 0.0, 1.0)
@@ -245,37 +200,12 @@ def _overlap(config) -> int:
 
 
 def _bicubic(x: np.ndarray, scale: int) -> np.ndarray:
-  n, h, w, c = x.shape
-  return np.asarray(jax.image.resize(x, (n, h * scale, w * scale, c), 'bicubic'))
-
-
-def params_key(config) -> str:
-  """Which weights a checkpoint's state holds for inference: their average when training kept one."""
-  return 'ema_params' if config.get('ema', 0) else 'params'
+  """What rides along with the model's output (chroma, alpha): upscaled bicubically."""
+  return np.asarray(image_ops.resize2x(x, 'cubic')) if scale == 2 else x
 
 
 def load(path: str, step: Optional[int] = None) -> Upscaler:
   """The model saved in a training workdir (or its checkpoints folder), latest step by default,
   or a model shipped with the package: 'pretrained:photo', 'pretrained:mnist'."""
-  mngr = _checkpoint_manager(resolve(path))
-  step = mngr.latest_step() if step is None else step
-  if step not in mngr.all_steps():
-    raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
-                    f'{", ".join(map(str, mngr.all_steps()))}')
-  saved = checkpointing.restore(mngr, step, config=ocp.args.JsonRestore())['config']
-  config = ml_collections.ConfigDict(saved)
-  model = models.create_model(config)
-  lr = config.hr_size // (1 if config.model == 'autoencoder' else 2)
-  x = jax.ShapeDtypeStruct((1, lr, lr, config.channels), jnp.float32)
-  device = jax.local_devices()[0]
-  abstract = jax.eval_shape(model.init, jax.random.key(0), x)['params']
-  abstract = jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
-                                     sharding=jax.sharding.SingleDeviceSharding(device)), abstract)
-  key = params_key(config)
-  item = {key: abstract}
-  restored = checkpointing.restore(mngr, step, state=ocp.args.PyTreeRestore(
-      item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
-      partial_restore=True))
-  mngr.close()
-  return Upscaler(config, restored['state'][key], step)
+  config, params, step = checkpointing.load_weights(resolve(path), step)
+  return Upscaler(config, params, step)

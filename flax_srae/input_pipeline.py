@@ -3,7 +3,7 @@
 Every source gives a list of float32 HWC images in [0, 1] per split; training draws random
 `hr_size` patches from them (a function of seed and step only, so a resumed run sees the same
 batches), evaluation uses a fixed set of patches. The low-resolution input is made from the
-high-resolution batch on the device by `degrade`. Under the super-resolution literature's
+high-resolution batch on the device (`model_input`). Under the super-resolution literature's
 protocol (`config.protocol = 'literature'`) low-resolution images are instead made once from
 whole 8-bit images (`bicubic_pairs`), training crops aligned pairs and evaluation uses whole
 images.
@@ -15,14 +15,13 @@ import os
 import re
 from typing import Any, List, Optional
 
-import jax
 import numpy as np
 
+from flax_srae import image_ops
 from flax_srae import metrics
 from flax_srae.errors import UserError
 from flax_srae.image_io import IMAGE_SUFFIXES, read_array, to_float
 
-DEGRADATIONS = ('area', 'bicubic')
 # Photos shipped inside scikit-image's wheel (read from its data folder, never downloaded).
 # The held-out ones have real texture: flat images would make bicubic look perfect.
 BUILTIN_SPLITS = {
@@ -75,14 +74,10 @@ class Data:
   eval: Any
 
 
-def degrade(hr, degradation: str, scale: int = 2):
-  """Low-resolution version of an NHWC batch: 'area' (mean of each block) or 'bicubic'."""
-  n, h, w, c = hr.shape
-  if degradation == 'area':
-    return hr.reshape(n, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
-  if degradation == 'bicubic':
-    return jax.image.resize(hr, (n, h // scale, w // scale, c), 'bicubic', antialias=True)
-  raise UserError(f'unknown degradation {degradation!r}: choose one of {", ".join(DEGRADATIONS)}')
+def model_input(hr, degradation: str, scale: int):
+  """What the model sees of a high-resolution batch: its degraded version for
+  super-resolution, the batch itself for the autoencoder (scale 1)."""
+  return hr if scale == 1 else image_ops.degrade(hr, degradation, scale)
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -92,7 +87,7 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
   if img.shape[-1] in (2, 4):
     img = img[..., :-1]
   if channels == 1 and img.shape[-1] == 3:
-    img = img @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+    img = image_ops.luma(img)
   elif channels == 3 and img.shape[-1] == 1:
     img = np.repeat(img, 3, axis=-1)
   return np.ascontiguousarray(img, np.float32)
@@ -260,16 +255,6 @@ def train_batch(images: List[np.ndarray], seed: int, step: int, batch_size: int,
                         rows)
 
 
-# BT.601 studio-range luma of RGB in [0, 1], Y in [16, 235] / 255: the super-resolution
-# literature's (MATLAB rgb2ycbcr) channel, on which its PSNR figures are measured.
-STUDIO_LUMA = np.array([65.481, 128.553, 24.966]) / 255.0
-
-
-def studio_luma(rgb: np.ndarray) -> np.ndarray:
-  """HWC RGB in [0, 1] -> HW1 float32 Y in [16/255, 235/255]."""
-  return (16.0 / 255.0 + rgb.astype(np.float64) @ STUDIO_LUMA[:, None]).astype(np.float32)
-
-
 def _uint8_rgb(item) -> np.ndarray:
   """A file path, IDX image or TFDS record as an HW3 uint8 array."""
   if isinstance(item, str):
@@ -294,7 +279,9 @@ def bicubic_pairs(items, channels: int):
     lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
                                                 Image.BICUBIC))
     lr, hr = (a.astype(np.float32) / 255.0 for a in (lr, hr))
-    pairs.append((studio_luma(lr), studio_luma(hr)) if channels == 1 else (lr, hr))
+    if channels == 1:  # in float64, as the literature's figures are computed
+      lr, hr = (image_ops.studio_luma(a.astype(np.float64)).astype(np.float32) for a in (lr, hr))
+    pairs.append((lr, hr))
   return pairs
 
 
@@ -376,17 +363,26 @@ def check_images(images: List[np.ndarray], spec: str, config) -> None:
                     f'{config.hr_size}: lower --config.hr_size')
 
 
+def load_eval(config, split: Optional[str] = None):
+  """The eval data of `split` (default: `config.eval_split`) under `config.protocol`: fixed
+  patches (or whole images of exactly hr_size), or whole-image pairs."""
+  split = split or config.eval_split
+  if config.protocol == 'literature':
+    return literature_pairs(config, split, shave=config.shave)
+  images = load_split(config, split)
+  check_images(images, split, config)
+  return eval_patches(images, config.hr_size, config.num_eval_patches)
+
+
 def load(config) -> Data:
   """Training data and fixed eval data for `config`, with clear errors for bad input."""
-  if config.degradation not in DEGRADATIONS:
+  if config.degradation not in image_ops.DEGRADATIONS:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
-                    f'{", ".join(DEGRADATIONS)}')
+                    f'{", ".join(image_ops.DEGRADATIONS)}')
   check_disjoint(config)
   if config.protocol == 'literature':
-    return Data(train=literature_pairs(config, config.train_split, crop=config.hr_size // 2),
-                eval=literature_pairs(config, config.eval_split, shave=config.shave))
-  train = load_split(config, config.train_split)
-  evaluation = load_split(config, config.eval_split)
-  check_images(train, config.train_split, config)
-  check_images(evaluation, config.eval_split, config)
-  return Data(train=train, eval=eval_patches(evaluation, config.hr_size, config.num_eval_patches))
+    train = literature_pairs(config, config.train_split, crop=config.hr_size // 2)
+  else:
+    train = load_split(config, config.train_split)
+    check_images(train, config.train_split, config)
+  return Data(train=train, eval=load_eval(config))

@@ -12,7 +12,7 @@ import jax
 from ml_collections import config_flags
 
 from flax_srae import checkpointing
-from flax_srae import errors
+from flax_srae import cli
 from flax_srae import parallel
 from flax_srae import train
 
@@ -43,4 +43,4 @@ def main():
 
 
 if __name__ == '__main__':
-  errors.run_command(main)
+  cli.run(main)

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax_srae import image_ops
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 
@@ -53,8 +55,7 @@ def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int, with_ssim: bool = Tr
   border left out, PSNR in float64."""
   sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
   if sr.shape[-1] == 3:
-    luma = np.array([65.481, 128.553, 24.966])[:, None] / 255.0
-    sr, hr = (16.0 / 255.0 + a.astype(np.float64) @ luma for a in (sr, hr))
+    sr, hr = (image_ops.studio_luma(a.astype(np.float64)) for a in (sr, hr))
   if shave:
     sr, hr = sr[shave:-shave, shave:-shave], hr[shave:-shave, shave:-shave]
   mse = np.mean((sr.astype(np.float64) - hr) ** 2)

@@ -13,7 +13,8 @@ import os
 from absl import flags
 import numpy as np
 
-from flax_srae import errors
+from flax_srae import cli
+from flax_srae import files
 from flax_srae import image_io
 from flax_srae import inference
 from flax_srae.errors import UserError
@@ -60,11 +61,11 @@ def _read(path: str, is_npy: bool) -> np.ndarray:
 
 def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
   try:
-    if not is_npy:
-      return image_io.write_array(path, arr)
-    tmp = path + '.tmp.npy'
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+    if is_npy:
+      with files.atomic_path(path) as tmp:
+        np.save(tmp, arr)
+    else:
+      image_io.write_array(path, arr)
   except OSError as e:
     raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 
@@ -107,4 +108,4 @@ def _define_flags():
 
 if __name__ == '__main__':
   _define_flags()
-  errors.run_command(_main)
+  cli.run(_main, quiet=True)

@@ -4,11 +4,12 @@ no TensorFlow) and WORKDIR/curves.png (loss and eval PSNR against step, with bic
 The curves' points are also kept in WORKDIR/curves.json, saved with each checkpoint, so that
 curves.png covers the whole run across resumes.
 """
-import json
 import os
+from typing import Optional
 
 import numpy as np
 
+from flax_srae import files
 from flax_srae import samples
 
 
@@ -24,9 +25,8 @@ class Writer:
       return
     import tensorboardX  # pylint: disable=g-import-not-at-top
     self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
-    if start_step and os.path.exists(self._json):
-      with open(self._json) as f:
-        saved = json.load(f)
+    saved = files.read_json(self._json) if start_step else None
+    if saved:
       # Points past the checkpoint resumed from were logged by a run that did not save them.
       self.points = dict(saved, **{k: [p for p in saved[k] if p[0] <= start_step]
                                    for k in ('loss', 'eval_psnr')})
@@ -53,16 +53,16 @@ class Writer:
     """Keeps the points in step with the checkpoint just saved."""
     if self.enabled:
       self._tb.flush()
-      tmp = self._json + '.tmp'
-      with open(tmp, 'w') as f:
-        json.dump(self.points, f)
-      os.replace(tmp, self._json)
+      files.write_json(self._json, self.points)
 
-  def close(self, curves_path: str) -> None:
+  def close(self, curves_path: Optional[str] = None) -> None:
+    """Closes the event files; with `curves_path`, saves the points and draws curves.png
+    (without it, after a failed run, the points stay those of the last checkpoint)."""
     if self.enabled:
-      self.save()
+      if curves_path:
+        self.save()
+        write_curves(curves_path, self.points)
       self._tb.close()
-      write_curves(curves_path, self.points)
 
 
 def write_curves(path: str, points: dict) -> None:
@@ -81,7 +81,6 @@ def write_curves(path: str, points: dict) -> None:
   ax_psnr.set(xlabel='step', ylabel='PSNR (dB)', title='eval PSNR')
   ax_psnr.legend()
   fig.tight_layout()
-  tmp = path + '.tmp.png'
-  fig.savefig(tmp, dpi=80)
+  with files.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=80)
   plt.close(fig)
-  os.replace(tmp, path)

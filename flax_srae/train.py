@@ -1,6 +1,6 @@
-"""Training and evaluation loop: TrainState + Adam, MSE or L1 loss, jitted step, Orbax checkpoints."""
+"""The training loop: TrainState + Adam, MSE or L1 loss, a jitted step, Orbax checkpoints,
+evaluations (`evaluation`) along the way."""
 import functools
-import json
 import os
 import signal
 import time
@@ -14,10 +14,12 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from flax_srae import allocator
 from flax_srae import checkpointing
+from flax_srae import cpu_speedups
+from flax_srae import evaluation
+from flax_srae import files
+from flax_srae import image_ops
 from flax_srae import input_pipeline
-from flax_srae import metrics
 from flax_srae import models
 from flax_srae import parallel
 from flax_srae import samples
@@ -40,9 +42,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   """Rejects bad values before anything is loaded or compiled."""
   if config.model not in models.MODELS:
     raise UserError(f'unknown model {config.model!r}: choose one of {", ".join(models.MODELS)}')
-  if config.degradation not in input_pipeline.DEGRADATIONS:
+  if config.degradation not in image_ops.DEGRADATIONS:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
-                    f'{", ".join(input_pipeline.DEGRADATIONS)}')
+                    f'{", ".join(image_ops.DEGRADATIONS)}')
   if config.dtype not in models.DTYPES:
     raise UserError(f'dtype must be one of {", ".join(models.DTYPES)}, got {config.dtype!r}')
   if config.channels not in (1, 3):
@@ -97,24 +99,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                     f'for model {config.model}, got {config.hr_size}')
 
 
-def scale_of(config) -> int:
-  return 1 if config.model == 'autoencoder' else 2
-
-
-def model_input(hr, degradation: str, scale: int):
-  """What the model sees: the degraded image for super-resolution, the image itself otherwise."""
-  return hr if scale == 1 else input_pipeline.degrade(hr, degradation, scale)
-
-
-def baseline(x, scale: int, method: str = 'bicubic'):
-  """Classic x2 upscaling (a `jax.image.resize` method) of the model input; for the
-  autoencoder, of its 2x area downscale."""
-  if scale == 1:
-    x = input_pipeline.degrade(x, 'area')
-  n, h, w, c = x.shape
-  return jax.image.resize(x, (n, 2 * h, 2 * w, c), method)
-
-
 def learning_rate_fn(config):
   """The learning rate: constant, or linear warmup then cosine decay to zero at the last step."""
   if config.lr_schedule == 'constant':
@@ -124,7 +108,7 @@ def learning_rate_fn(config):
 
 
 def create_train_state(config, model, rng) -> train_state.TrainState:
-  lr_size = config.hr_size // scale_of(config)
+  lr_size = config.hr_size // models.scale_of(config)
   x = jnp.zeros((1, lr_size, lr_size, config.channels), jnp.float32)
   params = model.init(rng, x)['params']
   tx = optax.adam(learning_rate_fn(config))
@@ -154,7 +138,7 @@ def train_step(state, hr, first_bad_step, degradation: str, scale: int,
   records on the device the first step whose loss or gradient was not finite, so the host need
   not sync every step. With `ema` > 0 the average of the weights moves too, at a rate that
   starts fast, so that early evaluations are not of the initial weights."""
-  x = model_input(hr, degradation, scale) if lr is None else lr
+  x = input_pipeline.model_input(hr, degradation, scale) if lr is None else lr
 
   def loss_fn(params):
     return LOSSES[loss_type](state.apply_fn({'params': params}, x) - hr)
@@ -169,73 +153,6 @@ def train_step(state, hr, first_bad_step, degradation: str, scale: int,
     new = new.replace(ema_params=jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                                               state.ema_params, new.params))
   return new, loss, first_bad_step
-
-
-@functools.partial(jax.jit, static_argnames=('degradation', 'scale'))
-def predict(state, hr, degradation: str, scale: int, lr=None):
-  """(model input, bicubic, model output), outputs clipped to [0, 1], for a high-resolution
-  batch degraded here or for its given low-resolution version `lr`."""
-  x = model_input(hr, degradation, scale) if lr is None else lr
-  pred = _upscale(state, x)
-  return x, jnp.clip(baseline(x, scale), 0.0, 1.0), pred
-
-
-@functools.partial(jax.jit, static_argnames=('degradation', 'scale'))
-def eval_step(state, hr, degradation: str, scale: int):
-  """Per-image PSNR and SSIM of the model and of bicubic."""
-  _, bicubic, pred = predict(state, hr, degradation, scale)
-  return {'psnr': metrics.psnr(pred, hr), 'ssim': metrics.ssim(pred, hr),
-          'bicubic_psnr': metrics.psnr(bicubic, hr), 'bicubic_ssim': metrics.ssim(bicubic, hr)}
-
-
-def evaluate(state, eval_hr, config, mesh: jax.sharding.Mesh) -> dict:
-  """Mean metrics over all eval images, in fixed-shape batches (the last one padded) split
-  over the devices of `mesh`. Every process passes all of `eval_hr` and gets the result.
-  Under the literature protocol `eval_hr` holds whole-image pairs, measured one by one."""
-  if config.protocol == 'literature':
-    return evaluate_whole(state, eval_hr, config.shave)
-  n, devices = len(eval_hr), mesh.devices.size
-  bs = -(-min(config.eval_batch_size, n) // devices) * devices
-  padded = np.concatenate([eval_hr, np.zeros((-n % bs,) + eval_hr.shape[1:], eval_hr.dtype)])
-  rows = parallel.process_rows(mesh, bs)
-  parts = [eval_step(state, parallel.shard_rows(mesh, padded[i:i + bs][rows], bs),
-                     config.degradation, scale_of(config))
-           for i in range(0, len(padded), bs)]
-  parts = parallel.to_host(parts)
-  return {k: float(np.mean(np.concatenate([p[k] for p in parts])[:n])) for k in parts[0]}
-
-
-@jax.jit
-def _upscale(state, x):
-  return jnp.clip(state.apply_fn({'params': eval_params(state)}, x), 0.0, 1.0)
-
-
-def evaluate_images(methods: dict, pairs, shave: int, with_ssim: bool = True) -> dict:
-  """{method: {'psnr', 'ssim'}} averaged over whole (low, high)-resolution images the
-  literature's way (`metrics.whole_image`); `methods` maps names to functions upscaling one
-  NHWC low-resolution image."""
-  scores = {name: [] for name in methods}
-  for lr, hr in pairs:
-    for name, upscale in methods.items():
-      scores[name].append(metrics.whole_image(np.asarray(upscale(lr[None]))[0], hr, shave,
-                                              with_ssim))
-  return {name: {'psnr': float(np.mean([p for p, _ in s])),
-                 'ssim': float(np.mean([q for _, q in s])) if with_ssim else None}
-          for name, s in scores.items()}
-
-
-def model_psnr_whole(state, pairs, shave: int) -> float:
-  """The model's PSNR alone on whole-image pairs (what the PyTorch peers measure)."""
-  return evaluate_images({'model': functools.partial(_upscale, state)}, pairs, shave,
-                         with_ssim=False)['model']['psnr']
-
-
-def evaluate_whole(state, pairs, shave: int) -> dict:
-  """The model and bicubic on whole-image pairs: psnr, ssim, bicubic_psnr, bicubic_ssim."""
-  r = evaluate_images({'model': functools.partial(_upscale, state),
-                       'bicubic': lambda x: baseline(x, 2)}, pairs, shave)
-  return {'psnr': r['model']['psnr'], 'ssim': r['model']['ssim'],
-          'bicubic_psnr': r['bicubic']['psnr'], 'bicubic_ssim': r['bicubic']['ssim']}
 
 
 class _StopRequest:
@@ -278,12 +195,34 @@ def _check_writable(workdir: str):
                     f'--workdir') from e
 
 
-def write_json(path: str, obj) -> None:
-  """Writes JSON atomically: readers never see a half-written file."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2)
-  os.replace(tmp, path)
+def _eval_metrics(model, state, eval_data, config, mesh) -> dict:
+  """The model's and bicubic's PSNR and SSIM on the eval data, as results.json holds them."""
+  r = evaluation.evaluate(model, eval_params(state), eval_data, config, mesh)
+  return {'psnr': r['model']['psnr'], 'ssim': r['model']['ssim'],
+          'bicubic_psnr': r['bicubic']['psnr'], 'bicubic_ssim': r['bicubic']['ssim']}
+
+
+class _Progress:
+  """Throughput and time left, measured over the steps this process has run since it
+  compiled the step (evaluations and checkpoints included in the time left)."""
+
+  def __init__(self, config, first_step: int):
+    self.config, self.first_step, self.t0 = config, first_step, time.perf_counter()
+    self.window_step, self.window_t0 = first_step, self.t0
+
+  def line(self, step: int, loss: float):
+    """The progress line and (seconds, steps) of the window since the previous line."""
+    now = time.perf_counter()
+    seconds, steps = now - self.window_t0, step - self.window_step
+    per_step = (now - self.t0) / (step - self.first_step)
+    eta = round(per_step * (self.config.num_train_steps - step))
+    text = (f'step {step}/{self.config.num_train_steps}  loss {loss:.5f}  '
+            f'{steps / seconds:.1f} steps/s  {steps * self.config.batch_size / seconds:.0f} img/s'
+            f'  ETA {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}')
+    return text, seconds, steps
+
+  def restart_window(self, step: int):
+    self.window_step, self.window_t0 = step, time.perf_counter()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -291,11 +230,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   Data parallel over all devices of all processes: every process runs this with the same
   config and workdir, feeds its own rows of each batch, and process 0 writes the files.
-  Returns the results dict. A finished run is evaluated again but not retrained. Sets glibc's
-  malloc to keep freed memory for the rest of the process (`allocator.keep_freed_memory`).
+  Returns the results dict. A finished run is evaluated again but not retrained.
   """
   validate_config(config)
-  allocator.keep_freed_memory()
   _check_writable(workdir)
   data = input_pipeline.load(config)
   mesh = parallel.create_mesh()
@@ -310,7 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if config.dtype == 'bfloat16' and jax.default_backend() == 'cpu':
     logging.warning('dtype bfloat16 on CPU: usually slower than float32; it pays on GPU/TPU')
 
-  model = models.create_model(config)
+  model = models.create_model(config, **cpu_speedups.layers())
   # One compiled program (about twice as fast as op-by-op init), placed on every device; its
   # abstract value carries that placement, so a restore lands there too, whatever device
   # count wrote the checkpoint.
@@ -326,17 +263,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   logging.info('model %s: %d parameters', config.model, n_params)
 
   start = int(state.step)
-  scale = scale_of(config)
+  scale = models.scale_of(config)
   stop = _StopRequest()
   first_bad_step = parallel.replicate(mesh, np.int32(-1))
   # Training time adds up over resumes: a side file kept in step with the checkpoints.
   timing_path = os.path.join(workdir, 'train_timing.json')
-  timing = (start and _read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
+  timing = (start and files.read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
   writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
   lr_at = learning_rate_fn(config)
   lr_at = lr_at if callable(lr_at) else (lambda _, lr=lr_at: lr)
   try:
-    t_log, window_start = time.perf_counter(), start
+    t_compile, progress = time.perf_counter(), None
     for step in range(start + 1, config.num_train_steps + 1):
       batch = {k: parallel.shard_rows(mesh, v, config.batch_size)
                for k, v in input_pipeline.batch(data, config, step, rows).items()}
@@ -347,44 +284,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
       if report:
         _check_finite(int(first_bad_step), mngr)
-      if step == start + 1:
+      if progress is None:
         loss.block_until_ready()  # the first step compiles: keep it out of images/s
-        logging.info('compiled and ran the first step in %.1fs', time.perf_counter() - t_log)
-        t_log, window_start = time.perf_counter(), step
+        logging.info('compiled and ran the first step in %.1fs', time.perf_counter() - t_compile)
+        progress = _Progress(config, step)
       elif report:
-        loss = float(loss)  # waits for the step: the timing below is of finished work
-        elapsed, steps = time.perf_counter() - t_log, step - window_start
-        timing['seconds'] += elapsed
+        line, seconds, steps = progress.line(step, float(loss))  # float() waits for the step
+        timing['seconds'] += seconds
         timing['steps_timed'] += steps
-        line = (f'step {step}/{config.num_train_steps}  loss {loss:.5f}  '
-                f'{steps * config.batch_size / elapsed:.0f} img/s')
-        writer.scalars(step, {'train/loss': loss, 'train/learning_rate': float(lr_at(step - 1)),
-                              'train/images_per_sec': steps * config.batch_size / elapsed})
+        writer.scalars(step, {'train/loss': float(loss),
+                              'train/learning_rate': float(lr_at(step - 1)),
+                              'train/images_per_sec': steps * config.batch_size / seconds})
         if step % config.eval_every_steps == 0 and not final:
-          m = evaluate(state, data.eval, config, mesh)
+          m = _eval_metrics(model, state, data.eval, config, mesh)
           line += f'  eval psnr {m["psnr"]:.2f} dB (bicubic {m["bicubic_psnr"]:.2f})'
-          _summarize_eval(writer, step, m, state, data.eval, config, mesh)
+          _summarize_eval(writer, step, m, model, state, data.eval, config, mesh)
         logging.info(line)
-        t_log, window_start = time.perf_counter(), step
+        progress.restart_window(step)
       # A signal may have arrived during this step: read the flag once, for both decisions.
       stopping = stop.signal
       if step % config.checkpoint_every_steps == 0 or final or stopping:
         _check_finite(int(first_bad_step), mngr)  # a checkpoint never holds a NaN
         checkpointing.save(mngr, step, state, config)  # by every process: Orbax coordinates
         if jax.process_index() == 0:
-          write_json(timing_path, timing)
+          files.write_json(timing_path, timing)
         writer.save()
       if stopping:
         checkpointing.wait(mngr)
         raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
                         f'{mngr.directory}: run the same command to resume')
     checkpointing.wait(mngr)
+  except BaseException:
+    writer.close()
+    raise
   finally:
     stop.restore()
     mngr.close()
 
   step = int(state.step)
-  m = evaluate(state, data.eval, config, mesh)
+  m = _eval_metrics(model, state, data.eval, config, mesh)
   logging.info('step %d: eval psnr %.2f dB, ssim %.4f; bicubic %.2f dB, ssim %.4f',
                step, m['psnr'], m['ssim'], m['bicubic_psnr'], m['bicubic_ssim'])
   results = {'step': step, 'model': config.model, 'dataset': config.dataset,
@@ -393,35 +331,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Steps that include compilation are not timed: a run of one step has no throughput.
   results['train'] = dict(timing, images_per_sec=(
       timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))
-  columns = _summarize_eval(writer, step, m, state, data.eval, config, mesh)
+  columns = _summarize_eval(writer, step, m, model, state, data.eval, config, mesh)
   writer.close(os.path.join(workdir, 'curves.png'))
   if jax.process_index() == 0:
-    write_json(os.path.join(workdir, 'results.json'), results)
+    files.write_json(os.path.join(workdir, 'results.json'), results)
     samples.write_grid(os.path.join(workdir, 'samples.png'), columns)
     logging.info('wrote results.json, samples.png, curves.png and tensorboard/ in %s', workdir)
   return results
 
 
-def _summarize_eval(writer, step: int, m: dict, state, eval_data, config, mesh):
-  """Logs eval metrics and a sample grid to TensorBoard; returns the grid's columns
-  (low-res input, bicubic, model, ground truth) of the first `num_samples` eval images (under
-  the literature protocol, of their central crops)."""
-  if config.protocol == 'literature':
-    lr, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
-                                         config.num_samples)
-    lr = parallel.replicate(mesh, lr)
-  else:
-    hr, lr = eval_data[:config.num_samples], None
-  columns = parallel.to_host(predict(state, parallel.replicate(mesh, hr), config.degradation,
-                                     scale_of(config), lr)) + (hr,)
+def _summarize_eval(writer, step: int, m: dict, model, state, eval_data, config, mesh):
+  """Logs eval metrics and a sample grid to TensorBoard; returns the grid's columns."""
+  columns = evaluation.sample_columns(model, eval_params(state), eval_data, config, mesh)
   writer.scalars(step, {f'eval/{k}': v for k, v in m.items()})
   writer.samples(step, columns)
   return columns
-
-
-def _read_json(path: str):
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None

@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,7 +5,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-import flax_srae
+from flax_srae import image_ops
 from flax_srae import models
 
 
@@ -70,75 +66,11 @@ def test_unknown_model_rejected():
     models.create_model(_config('vdsr'))
 
 
-@pytest.mark.parametrize('shape', [(2, 7, 7, 16), (1, 14, 10, 8), (3, 1, 2, 4)])
-def test_conv_transpose_2x_matches_flax_conv_transpose(shape):
-  x = jax.random.normal(jax.random.key(0), shape)
-  ours = models.ConvTranspose2x(6)
-  reference = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
-  params = ours.init(jax.random.key(1), x)
-  params['params']['bias'] = jax.random.normal(jax.random.key(2), (6,))
-  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
-      jnp.shape, reference.init(jax.random.key(1), x))
-  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=2e-6)
-  # Both forms, whichever platform runs the tests: CPUs run the first, other devices the second.
-  kernel, bias = params['params']['kernel'], params['params']['bias']
-  def reference_loss(kernel):
-    return jnp.sum(jnp.sin(reference.apply({'params': {'kernel': kernel, 'bias': bias}}, x)))
-  for phases in (models._phases_one_by_one, models._phases_at_once):
-    def phases_loss(kernel, phases=phases):
-      return jnp.sum(jnp.sin(phases(x, kernel.reshape(2, 2, 2, 2, shape[-1], 6)) + bias))
-    np.testing.assert_allclose(phases_loss(kernel), reference_loss(kernel), rtol=1e-5)
-    np.testing.assert_allclose(jax.grad(phases_loss)(kernel), jax.grad(reference_loss)(kernel),
-                               rtol=1e-4, atol=1e-4)
-
-  # Gradients too: the reformulation is what training differentiates.
-  def loss(module):
-    return lambda p: jnp.sum(jnp.sin(module.apply(p, x)))
-  g_ours, g_ref = jax.grad(loss(ours))(params), jax.grad(loss(reference))(params)
-  for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize('kernel,cin,cout,strides,padding,rewritten', [
-    ((3, 3), 1, 8, 1, 'SAME', True),                  # few input channels: taps
-    ((5, 5), 3, 6, 1, ((2, 2), (2, 2)), True),
-    ((3, 3), 16, 4, 1, 'SAME', True),                 # few output channels: into taps
-    ((3, 3), 12, 1, 1, ((0, 1), (2, 0)), True),
-    ((3, 3), 8, 8, 1, 'SAME', False),                 # XLA's own
-    ((3, 3), 1, 8, 2, ((1, 1), (1, 1)), False),
-])
-def test_conv_rewrites_compute_flax_conv(kernel, cin, cout, strides, padding, rewritten):
-  x = jax.random.normal(jax.random.key(0), (2, 9, 8, cin))
-  ours = models.Conv(cout, kernel, strides=strides, padding=padding)
-  reference = nn.Conv(cout, kernel, strides=strides, padding=padding)
-  params = reference.init(jax.random.key(1), x)
-  params['params']['bias'] = jax.random.normal(jax.random.key(2), (cout,))
-  jaxpr = str(jax.make_jaxpr(ours.apply)(params, x))
-  assert ('custom_vjp_call' in jaxpr) == rewritten
-  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x),
-                             rtol=1e-5, atol=1e-5)
-  def loss(module):
-    return lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))
-  for a, b in zip(jax.tree.leaves(jax.grad(loss(ours), (0, 1))(params, x)),
-                  jax.tree.leaves(jax.grad(loss(reference), (0, 1))(params, x))):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
-def test_conv_passes_options_it_does_not_rewrite_to_xla():
-  x = jnp.ones((1, 6, 6, 1), jnp.bfloat16)
-  k = jnp.ones((3, 3, 1, 8), jnp.bfloat16)
-  dims = jax.lax.conv_dimension_numbers(x.shape, k.shape, ('NHWC', 'HWIO', 'NHWC'))
-  y = models.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=dims,
-                                  preferred_element_type=jnp.float32)
-  assert y.dtype == jnp.float32
-  np.testing.assert_allclose(y[0, 2, 2], 9.0)
-
-
 def test_residual_model_starts_at_bicubic():
   model = models.create_model(_config('seed_residual'))
   x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
   params = model.init(jax.random.key(1), x)
-  np.testing.assert_allclose(model.apply(params, x), models.bicubic_upscale(x), atol=1e-6)
+  np.testing.assert_allclose(model.apply(params, x), image_ops.resize2x(x, 'cubic'), atol=1e-6)
 
 
 def test_stride_2_conv_windows_centred_like_pytorch():
@@ -178,7 +110,7 @@ def test_edsr_starts_at_bicubic():
   model = models.create_model(config)
   x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
   params = model.init(jax.random.key(0), x)
-  np.testing.assert_allclose(model.apply(params, x), models.cubic_upscale2x(x), atol=1e-6)
+  np.testing.assert_allclose(model.apply(params, x), image_ops.cubic_upscale2x(x), atol=1e-6)
 
 
 def _espcn(channels=1, width=64):
@@ -208,7 +140,7 @@ def test_sub_pixel_models_start_at_cubic_and_then_train_every_layer(config):
   model = models.create_model(config)
   x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
   params = model.init(jax.random.key(0), x)['params']
-  np.testing.assert_allclose(model.apply({'params': params}, x), models.cubic_upscale2x(x),
+  np.testing.assert_allclose(model.apply({'params': params}, x), image_ops.cubic_upscale2x(x),
                              atol=1e-6)
   target = jax.random.uniform(jax.random.key(2), (2, 20, 24, 3))
   grads = jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - target) ** 2))(params)
@@ -225,19 +157,6 @@ def test_depth_to_space_is_pytorch_pixel_shuffle():
     for i in range(2):
       for j in range(2):
         np.testing.assert_array_equal(out[:, i::2, j::2, k], y[..., k * 4 + i * 2 + j])
-
-
-def test_cubic_upscale2x_matches_pytorch_bicubic():
-  # torch.nn.functional.interpolate(x, scale_factor=2, mode='bicubic', align_corners=False)
-  # of x = arange(12).reshape(3, 4) ** 2 / 10, computed once with PyTorch 2.13 (rows 0 and 5).
-  x = (np.arange(12, dtype=np.float32).reshape(1, 3, 4, 1) ** 2) / 10
-  y = np.asarray(models.cubic_upscale2x(jnp.asarray(x)))[0, :, :, 0]
-  assert y.shape == (6, 8)
-  np.testing.assert_allclose(y[0], [-0.170398, -0.172791, -0.179407, -0.117236, -0.029639,
-                                    0.179407, 0.39154, 0.52196], atol=2e-6)
-  np.testing.assert_allclose(y[5], [6.718055, 7.24076, 8.077064, 9.251613, 10.057764,
-                                    11.379188, 12.434241, 13.089759], atol=2e-6)
-  np.testing.assert_allclose(models.cubic_upscale2x(jnp.full((1, 5, 3, 2), 0.4)), 0.4, atol=1e-6)
 
 
 @pytest.mark.parametrize('model', ['seed_residual', 'autoencoder'])
@@ -261,15 +180,3 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model):
   assert 0 < float(jnp.max(jnp.abs(out - reference))) < 0.05 * float(jnp.max(jnp.abs(reference)))
   grads = jax.jit(jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2)))(params)
   assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
-
-
-def test_importing_the_package_turns_on_ynnpack_dots_unless_xla_flags_say_otherwise():
-  code = 'import os, flax_srae; print(os.environ["XLA_FLAGS"])'
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  run = lambda: subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
-                               text=True, check=True).stdout.strip()
-  assert run() == flax_srae.YNN_FLAG
-  env['XLA_FLAGS'] = '--xla_force_host_platform_device_count=2'
-  assert run() == f'--xla_force_host_platform_device_count=2 {flax_srae.YNN_FLAG}'
-  env['XLA_FLAGS'] = '--xla_cpu_experimental_ynn_fusion_type='
-  assert run() == '--xla_cpu_experimental_ynn_fusion_type='

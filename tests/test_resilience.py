@@ -8,7 +8,6 @@ import jax
 import numpy as np
 
 from conftest import make_tiny_config, restore_state
-from flax_srae import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -18,16 +17,31 @@ FLAGS = ['--config.model=seed_residual', '--config.features=(4,8,8)', '--config.
          '--config.log_every_steps=1', '--config.eval_every_steps=5']
 
 
-def _command(workdir):
-  return [sys.executable, '-m', 'flax_srae.main', '--config=configs/sr28.py',
-          f'--workdir={workdir}', *FLAGS]
+# Runs `python -m flax_srae.main ARGS` with checkpointing.save wrapped so that the process
+# SIGKILLs itself while the save of step KILL_STEP is being written.
+_KILLED_DURING_SAVE = """
+import os, runpy, signal, sys
+from flax_srae import checkpointing
+kill_step, sys.argv = int(sys.argv[1]), ['main'] + sys.argv[2:]
+save = checkpointing.save
+def save_then_die(mngr, step, *args):
+  save(mngr, step, *args)
+  if step == kill_step:
+    os.kill(os.getpid(), signal.SIGKILL)
+checkpointing.save = save_then_die
+runpy.run_module('flax_srae.main', run_name='__main__')
+"""
+
+
+def _command(workdir, kill_during_save=None):
+  args = ['--config=configs/sr28.py', f'--workdir={workdir}', *FLAGS]
+  if kill_during_save is None:
+    return [sys.executable, '-m', 'flax_srae.main', *args]
+  return [sys.executable, '-c', _KILLED_DURING_SAVE, str(kill_during_save), *args]
 
 
 def _run(workdir, kill_during_save=None, kill_after_line=None):
-  env = dict(os.environ)
-  if kill_during_save is not None:
-    env[checkpointing.KILL_DURING_SAVE_ENV] = str(kill_during_save)
-  proc = subprocess.Popen(_command(workdir), cwd=ROOT, env=env, stderr=subprocess.PIPE,
+  proc = subprocess.Popen(_command(workdir, kill_during_save), cwd=ROOT, stderr=subprocess.PIPE,
                           text=True)
   for line in proc.stderr:
     if kill_after_line and kill_after_line in line:

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,6 +173,8 @@ def test_signal_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, signum
       break
   _, rest = proc.communicate(timeout=120)
   assert time.monotonic() - sent < 30  # stops in seconds
+  assert re.search(r'step 2/100000  loss [\d.]+  [\d.]+ steps/s  \d+ img/s  ETA \d+:\d\d:\d\d',
+                   ''.join(lines)), ''.join(lines)
   assert proc.returncode == 1, ''.join(lines) + rest
   assert f'stopped by {signal.Signals(signum).name}' in rest
   assert 'run the same command to resume' in rest
@@ -262,6 +265,7 @@ def test_benchmark_reports_the_peer_keys():
   assert {k: lines[0][k] for k in benchmark.RECIPE_FIELDS} == dict(
       learning_rate=1e-3, loss='mse', batch_size=128, lr_schedule='constant', warmup_steps=0)
   assert (lines[0]['train_split'], lines[0]['eval_split']) == ('test[:8000]', 'test[8000:]')
+  assert lines[0]['speedups'] == list(benchmark.cpu_speedups.SPEEDUPS)
 
 
 @pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80')
@@ -282,6 +286,17 @@ def test_photo_benchmark_runs_the_photo_peers_network_and_reports_its_keys():
   for key in ('images_per_sec', 'compile_seconds', 'infer_512_megapixels_per_sec',
               'infer_128_batch16_megapixels_per_sec', 'pipeline_images_per_sec', 'eval_psnr'):
     assert summary[key] > 0, key
+
+
+def test_benchmark_speedups_flag_names_all_none_some_or_all_but_some():
+  every = benchmark.cpu_speedups.SPEEDUPS
+  assert benchmark.parse_speedups('all') == every
+  assert benchmark.parse_speedups('none') == ()
+  assert benchmark.parse_speedups(every[1]) == (every[1],)
+  assert benchmark.parse_speedups(f'-{every[0]}') == every[1:]
+  for bad in ('warp_drive', f'{every[0]},-{every[1]}'):
+    with pytest.raises(UserError, match='--speedups'):
+      benchmark.parse_speedups(bad)
 
 
 def test_benchmark_rejects_a_bad_recipe_in_one_line(tmp_path):

@@ -1,0 +1,61 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flax_srae import image_ops
+
+
+def test_area_degradation_is_block_mean():
+  hr = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+  lr = np.asarray(image_ops.degrade(hr, 'area'))
+  np.testing.assert_allclose(lr[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+
+
+def test_bicubic_degradation_is_antialiased():
+  # A 1-pixel checkerboard averages out under an antialiased downscale (plain subsampling
+  # would keep one phase: all zeros or all ones).
+  hr = (np.indices((16, 16)).sum(0) % 2).astype(np.float32)[None, ..., None]
+  lr = np.asarray(image_ops.degrade(hr, 'bicubic'))
+  assert lr.shape == (1, 8, 8, 1)
+  np.testing.assert_allclose(lr[0, 2:-2, 2:-2], 0.5, atol=0.05)
+  flat = np.full((1, 8, 8, 1), 0.3, np.float32)
+  np.testing.assert_allclose(image_ops.degrade(flat, 'bicubic'), 0.3, atol=1e-6)
+
+
+def test_unknown_degradation_rejected():
+  with pytest.raises(ValueError, match='unknown degradation'):
+    image_ops.degrade(np.zeros((1, 4, 4, 1), np.float32), 'gaussian')
+
+
+def test_cubic_upscale2x_matches_pytorch_bicubic():
+  # torch.nn.functional.interpolate(x, scale_factor=2, mode='bicubic', align_corners=False)
+  # of x = arange(12).reshape(3, 4) ** 2 / 10, computed once with PyTorch 2.13 (rows 0 and 5).
+  x = (np.arange(12, dtype=np.float32).reshape(1, 3, 4, 1) ** 2) / 10
+  y = np.asarray(image_ops.cubic_upscale2x(jnp.asarray(x)))[0, :, :, 0]
+  assert y.shape == (6, 8)
+  np.testing.assert_allclose(y[0], [-0.170398, -0.172791, -0.179407, -0.117236, -0.029639,
+                                    0.179407, 0.39154, 0.52196], atol=2e-6)
+  np.testing.assert_allclose(y[5], [6.718055, 7.24076, 8.077064, 9.251613, 10.057764,
+                                    11.379188, 12.434241, 13.089759], atol=2e-6)
+  np.testing.assert_allclose(image_ops.cubic_upscale2x(jnp.full((1, 5, 3, 2), 0.4)), 0.4, atol=1e-6)
+
+
+def test_studio_luma_is_the_literatures_rgb2ycbcr():
+  rgb = np.random.default_rng(0).random((5, 4, 3))
+  expected = (16 + rgb @ np.array([65.481, 128.553, 24.966])) / 255
+  np.testing.assert_allclose(image_ops.studio_luma(rgb)[..., 0], expected, rtol=1e-12)
+  np.testing.assert_allclose(image_ops.from_studio_range(image_ops.to_studio_range(rgb)), rgb,
+                             atol=1e-12)
+
+
+def test_ycbcr_round_trip_and_grey_has_no_chroma():
+  rgb = np.random.default_rng(1).random((6, 3)).astype(np.float32)
+  ycc = rgb @ image_ops.RGB_TO_YCBCR.T
+  np.testing.assert_allclose(ycc @ image_ops.YCBCR_TO_RGB.T, rgb, atol=1e-6)
+  grey = np.full((1, 3), 0.4, np.float32) @ image_ops.RGB_TO_YCBCR.T
+  np.testing.assert_allclose(grey, [[0.4, 0, 0]], atol=1e-6)
+
+
+def test_round_to_8_bits_keeps_what_a_file_keeps():
+  x = np.array([-0.1, 0.0, 1.2 / 255, 0.5, 1.3], np.float32)
+  np.testing.assert_allclose(image_ops.round_to_8_bits(x), [0, 0, 1 / 255, 128 / 255, 1])
