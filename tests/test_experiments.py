@@ -58,3 +58,26 @@ def test_validation_table_is_written_from_the_logs(tmp_path):
 def test_readme_validation_table_is_the_one_the_logs_give():
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
     assert run.validation_table() in f.read()
+
+
+_speed_spec = importlib.util.spec_from_file_location('speed', os.path.join(ROOT, 'experiments',
+                                                                           'speed.py'))
+speed = importlib.util.module_from_spec(_speed_spec)
+_speed_spec.loader.exec_module(speed)
+
+
+def test_speed_tables_are_written_from_the_records():
+  def rec(round_, label, **result):
+    return {'round': round_, 'label': label, 'env': {}, 'result': result}
+  records = []
+  for r, (ours, peer, without) in enumerate(((900.0, 600.0, 300.0), (800.0, 400.0, 400.0)), 1):
+    records += [rec(r, 'mnist/ours/all', images_per_sec=ours, infer_56_images_per_sec_batch1=1.0,
+                    infer_56_images_per_sec_batch256=1.0, infer_28_images_per_sec_batch256=1.0),
+                rec(r, 'mnist/peer/train', images_per_sec=peer),
+                rec(r, 'mnist/ours/without conv_forms', images_per_sec=without,
+                    infer_56_images_per_sec_batch1=0.5, infer_56_images_per_sec_batch256=1.0,
+                    infer_28_images_per_sec_batch256=2.0)]
+  assert ('| seed training, images/s | 800-900 | 400-600 | 1.50 / 2.00 | >= 1.5 | yes |'
+          in speed.peer_table(records))
+  assert ('| `conv_forms` | seed | 2.00-3.00x | 2.00x / 1.00x / 0.50x |'
+          in speed.speedup_table(records))
