@@ -27,9 +27,10 @@ ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(ROOT, '..', 'shared')
 MNIST, SUN80 = os.path.join(SHARED, 'data', 'mnist'), os.path.join(SHARED, 'data', 'sun80')
 PEERS = os.path.join(SHARED, 'peers')
-SPEEDUPS = {'mnist': ('subpixel_upsample', 'conv_forms', 'inference_chunks', 'keep_freed_memory'),
-            'photo': ('conv_forms', 'inference_chunks', 'keep_freed_memory')}
-XLA_OPTIONS = ('--xla_cpu_experimental_ynn_fusion_type=dot',
+SPEEDUPS = {'mnist': ('subpixel_upsample', 'conv_forms', 'inference_chunks', 'ynn_dots',
+                      'keep_freed_memory'),
+            'photo': ('conv_forms', 'inference_chunks', 'ynn_dots', 'keep_freed_memory')}
+XLA_OPTIONS = ('--xla_cpu_experimental_ynn_fusion_type=',
                '--xla_cpu_experimental_ynn_fusion_type=dot,eltwise',
                '--xla_cpu_experimental_ynn_fusion_type=individual_dot',
                '--xla_cpu_experimental_ynn_fusion_type=individual_convolution',
@@ -95,7 +96,7 @@ def _run(record: str, round_: int, label: str, cmd, env) -> None:
   print(f'round {round_} {label}: {json.dumps(result)[:160]}', flush=True)
 
 
-# (label of the row, record label's metric key, ours label, peer label, peer key, target)
+# (row, task, our summary's key, the peer's run, its key, target ratio)
 _PEER_ROWS = (
     ('seed training, images/s', 'mnist', 'images_per_sec', 'train', 'images_per_sec', 1.5),
     ('seed inference 28->56, batch 1, images/s', 'mnist', 'infer_56_images_per_sec_batch1',

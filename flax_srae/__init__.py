@@ -1,7 +1,7 @@
 """flax_srae: convolutional autoencoders and x2 super-resolution of small images in JAX/Flax.
 
 Importing it changes nothing in the process (environment, XLA flags, allocator): the command
-line entry points make the CPU setting that speeds training up, and a program of yours can do
-the same with `flax_srae.cpu_speedups.configure()`.
+line entry points make the CPU settings that speed JAX up here, and a program of yours can do
+the same with `flax_srae.cpu_speedups.configure()` before its first JAX computation.
 """
 from flax_srae.inference import load, Upscaler  # noqa: F401

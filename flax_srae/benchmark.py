@@ -27,7 +27,7 @@ that recipes are chosen without looking at the figures they are judged by.
 Training runs through the product's own code (`input_pipeline`, `train.train_step`,
 `evaluation`), inference through `inference.forward`, the forward pass of
 `flax_srae.load(...).upscale`, with the CPU speed-ups of `cpu_speedups` that `--speedups` names
-(default: all; `--speedups=none`, or all but some: `--speedups=-conv_forms,-keep_freed_memory`), so
+(default: all; `--speedups=none`, or all but some: `--speedups=-ynn_dots,-conv_forms`), so
 that each can be measured with and without. Prints one JSON object per line; the last one is
 the summary, with `images_per_sec` (training, compile and evaluation excluded),
 `compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds from start, compile
@@ -120,18 +120,18 @@ def _config(task: str, data_dir: str, steps: int, model_name, recipe=None,
 
 def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, eval_every: int,
         seconds: float, recipe=None, validation: bool = False,
-        speedups=cpu_speedups.SPEEDUPS) -> dict:
+        speedups=cpu_speedups.SPEEDUPS, process_settings=()) -> dict:
   """Trains on `task`'s protocol, measures inference, prints and returns the summary.
 
   `recipe` maps some of RECIPE_FIELDS to the values to use in place of the peer's;
   `validation` holds out the last eighth (MNIST) or seventh (sun80) of the peer's training
   data and evaluates on it in place of the eval split. `speedups`: the names of
-  `cpu_speedups.SPEEDUPS` to use.
+  `cpu_speedups.SPEEDUPS` to use in the model and its inference; `process_settings`: those
+  that `cpu_speedups.configure` made for this process (reported only).
   """
   t_start = time.perf_counter()
   if task not in TASKS:
     raise UserError(f'unknown --task {task!r}: choose one of {", ".join(TASKS)}')
-  configured = cpu_speedups.configure(speedups)  # before anything is allocated
   config = _config(task, data_dir, steps, model_name, recipe, validation)
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   data = input_pipeline.load(config)
@@ -141,10 +141,10 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
   def eval_psnr(state):  # the model's PSNR only, as the peers measure it
     params = train.eval_params(state)
     if task == 'mnist':
-      r = evaluation.evaluate_patches(model, params, data.eval, config, mesh, ())
+      r = evaluation.evaluate_patches(model, params, data.eval, config, mesh, methods=())
     else:
-      r = evaluation.evaluate_whole(model, params, data.eval, config.shave, (), mesh,
-                                    with_ssim=False)
+      r = evaluation.evaluate_whole(model, params, data.eval, mesh, methods=(),
+                                    shave=config.shave, with_ssim=False)
     return r['model']['psnr']
 
   state = jax.jit(functools.partial(train.create_train_state, config, model,
@@ -154,11 +154,11 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
          'task': task, 'model': config.model, 'params': int(n_params),
          'train_split': config.train_split, 'eval_split': config.eval_split,
          **{k: config[k] for k in RECIPE_FIELDS}, 'speedups': list(speedups),
-         'process_settings': configured, 'xla_flags': os.environ.get('XLA_FLAGS', '')})
+         'process_settings': list(process_settings), 'xla_flags': os.environ.get('XLA_FLAGS', '')})
 
   def step_fn(state, b, first_bad):
-    return train.train_step(state, b['hr'], first_bad, config.degradation, 2, config.loss,
-                            b.get('lr'), config.ema)
+    return train.train_step(state, b['hr'], first_bad, config.degradation,
+                            models.scale_of(config), config.loss, b.get('lr'), config.ema)
 
   first_bad = jnp.array(-1, jnp.int32)
   t0 = time.perf_counter()
@@ -209,8 +209,10 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
 def _main():
   f = flags.FLAGS
   eval_every = f.eval_every if f.eval_every is not None else (250 if f.task == 'photo' else 50)
+  speedups = parse_speedups(f.speedups)
+  configured = cpu_speedups.configure(speedups)  # before JAX starts
   run(f.task, f.data_dir, f.steps, f.model, f.target_psnr, eval_every, f.seconds,
-      {k: f[k].value for k in RECIPE_FIELDS}, f.validation, parse_speedups(f.speedups))
+      {k: f[k].value for k in RECIPE_FIELDS}, f.validation, speedups, configured)
 
 
 def _define_flags():

@@ -54,10 +54,14 @@ def read_only_manager(path: str) -> ocp.CheckpointManager:
   return mngr
 
 
+# Config fields added after checkpoints had been written, with the value those runs had.
+_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0}
+
+
 def params_key(config) -> str:
   """Which weights a checkpoint's state holds for inference: their average when training
   kept one."""
-  return 'ema_params' if config.get('ema', 0) else 'params'
+  return 'ema_params' if config.ema else 'params'
 
 
 def load_weights(path: str, step: Optional[int] = None):
@@ -71,6 +75,9 @@ def load_weights(path: str, step: Optional[int] = None):
       raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
                       f'{", ".join(map(str, mngr.all_steps()))}')
     config = ml_collections.ConfigDict(restore(mngr, step, config=ocp.args.JsonRestore())['config'])
+    with config.unlocked():  # fields that configs saved before they existed lack
+      for field, value in _ADDED_FIELDS.items():
+        config[field] = config.get(field, value)
     model = models.create_model(config)
     lr_size = config.hr_size // models.scale_of(config)
     x = jax.ShapeDtypeStruct((1, lr_size, lr_size, config.channels), jnp.float32)

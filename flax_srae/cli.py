@@ -13,10 +13,10 @@ from flax_srae.errors import UserError
 def run(command: Callable[[], object], quiet: bool = False, speedups: bool = True) -> None:
   """Runs `command` as an absl program that takes no positional arguments.
 
-  Before it: the process-wide CPU settings (`cpu_speedups.configure`), unless `speedups` is
-  False (the command then chooses them itself); with `quiet`, log messages below warnings are
-  dropped unless --verbosity is given. A UserError ends the
-  program with its one-line message on stderr and exit status 1.
+  Before it, and so before JAX starts: the process-wide CPU settings
+  (`cpu_speedups.configure`), unless `speedups` is False (the command then chooses them); with `quiet`, log messages below warnings are
+  dropped unless --verbosity is given. A UserError ends the program with its one-line message
+  on stderr and exit status 1.
   """
 
   def main(argv):

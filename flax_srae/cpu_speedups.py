@@ -7,9 +7,10 @@ Each is measured with and without on the PyTorch peers' benchmarks (experiments/
   same parameters and the same function (tested against the plain Flax layers, outputs and
   gradients). `layers()` gives them to `models.create_model` when the model runs on a CPU.
 - Chunked inference: `apply_in_chunks` runs a large batch as a sequence of small ones on a CPU.
-- A process setting: `configure()` makes glibc keep the memory XLA:CPU frees. It changes the
-  whole process, so the library never calls it: the command-line entry points do, and a
-  program of yours may.
+- Process settings: `configure()` restricts XLA:CPU's YNNPACK fusions to dots (in XLA_FLAGS)
+  and makes glibc keep the memory XLA:CPU frees. They change the whole process, so the
+  library never calls it: the command-line entry points do, before JAX starts, and a program
+  of yours may.
 
 `SPEEDUPS` names them all; the benchmark's `--speedups` turns each off to measure it.
 """
@@ -25,7 +26,12 @@ import jax.numpy as jnp
 
 from flax_srae import models
 
-SPEEDUPS = ('subpixel_upsample', 'conv_forms', 'inference_chunks', 'keep_freed_memory')
+SPEEDUPS = ('subpixel_upsample', 'conv_forms', 'inference_chunks', 'ynn_dots',
+            'keep_freed_memory')
+
+# Exact fusion types replace XLA:CPU's default list, whose YNNPACK fusions (reductions,
+# transposes, ...) slow these models' training on JAX 0.12; dots stay with YNNPACK.
+YNN_FLAG = '--xla_cpu_experimental_ynn_fusion_type=dot'
 
 # glibc reads these at start-up: where the user set them, their choice stands.
 GLIBC_SETTINGS = ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES')
@@ -40,14 +46,21 @@ _NHWC = ('NHWC', 'HWIO', 'NHWC')  # dimension numbers of every convolution here
 def configure(speedups: Iterable[str] = SPEEDUPS) -> list:
   """Sets the process-wide CPU settings among `speedups` and returns those it set.
 
-  'keep_freed_memory' raises glibc's mmap and trim thresholds to `KEEP_BELOW`: XLA:CPU
+  'ynn_dots' adds `YNN_FLAG` to XLA_FLAGS, unless XLA_FLAGS already names that option; JAX
+  reads XLA_FLAGS when it starts its CPU backend, so call this before the first JAX
+  computation. 'keep_freed_memory' raises glibc's mmap and trim thresholds to `KEEP_BELOW`: XLA:CPU
   mallocs each step's buffers afresh, and under glibc's defaults every step faults them in
   again, page by page. The process then keeps its peak memory until it exits. Nothing is set
   outside Linux/glibc, or when the environment holds glibc's own settings (`GLIBC_SETTINGS`).
   """
+  done = []
+  if 'ynn_dots' in speedups and 'xla_cpu_experimental_ynn_fusion_type' not in os.environ.get(
+      'XLA_FLAGS', ''):
+    os.environ['XLA_FLAGS'] = f'{os.environ.get("XLA_FLAGS", "")} {YNN_FLAG}'.strip()
+    done.append('ynn_dots')
   if 'keep_freed_memory' in speedups and _keep_freed_memory():
-    return ['keep_freed_memory']
-  return []
+    done.append('keep_freed_memory')
+  return done
 
 
 def _keep_freed_memory() -> bool:
@@ -85,16 +98,22 @@ class ConvTranspose2x(models.ConvTranspose2x):
 
   @nn.compact
   def __call__(self, x):
-    x = x.astype(self.dtype)
+    if ((tuple(self.kernel_size), tuple(self.strides), self.padding, self.kernel_dilation,
+         self.use_bias, self.mask, self.transpose_kernel, self.preferred_element_type)
+        != ((4, 4), (2, 2), 'SAME', None, True, None, False, None)):
+      raise ValueError('cpu_speedups.ConvTranspose2x computes the 4x4, stride-2, SAME-padded '
+                       'transposed convolution with bias only; use nn.ConvTranspose for others')
     cin = x.shape[-1]
     kernel = self.param('kernel', self.kernel_init, (4, 4, cin, self.features), self.param_dtype)
     bias = self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+    x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
     # With input dilation and padding 2, output row 2m+p is sum_t kernel[2t+p] * x[m-1+p+t]
     # (t = 0, 1): phase p's 2x2 kernel is taps p and 2+p, over rows m-1+p and m+p.
-    k = kernel.reshape(2, 2, 2, 2, cin, self.features).astype(self.dtype)  # (ty, py, tx, px, ..)
+    k = kernel.reshape(2, 2, 2, 2, cin, self.features)  # (ty, py, tx, px, in, out)
     y = _interleave(lambda py, px: jax.lax.conv_general_dilated(
-        x, k[:, py, :, px], (1, 1), ((1 - py, py), (1 - px, px)), dimension_numbers=_NHWC))
-    return y + bias.astype(self.dtype)
+        x, k[:, py, :, px], (1, 1), ((1 - py, py), (1 - px, px)), dimension_numbers=_NHWC,
+        precision=self.precision))
+    return y + bias
 
 
 def _interleave(phase):
@@ -149,8 +168,8 @@ def _conv_by_taps(precision, x, k):
 def _conv_into_taps(precision, x, k):
   kh, kw, cin, cout = k.shape
   h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-  # A 1x1 convolution, not a dot: with YNNPACK dot fusion on (an XLA:CPU flag), a dot pulls
-  # its producers, the whole network, into one slow fused region.
+  # A 1x1 convolution, not a dot: YNNPACK's dot fusion (`YNN_FLAG`) would pull a dot's
+  # producers, the whole network, into one slow fused region.
   taps = _xla_valid_conv(precision, x, k.transpose(2, 0, 1, 3).reshape(1, 1, cin, kh * kw * cout))
   return sum(taps[:, i:i + h, j:j + w, (i * kw + j) * cout:(i * kw + j + 1) * cout]
              for i in range(kh) for j in range(kw))

@@ -44,7 +44,7 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   with config.unlocked():
     config.dataset = dataset or config.dataset
     config.data_dir = config.data_dir if data_dir is None else data_dir
-    whole = config.get('protocol') == 'literature'
+    whole = config.protocol == 'literature'
     if whole and shave is not None:
       config.shave = shave
   split = split or config.eval_split
@@ -55,13 +55,16 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
     if y_channel and config.channels != 3:
       raise UserError('--y_channel measures the luma of colour images; this model is '
                       'grayscale: drop --y_channel')
-  if shave < 0 or (not whole and config.hr_size - 2 * shave < metrics.SSIM_WINDOW):
+  if shave < 0:
+    raise UserError(f'--shave must be >= 0, got {shave}')
+  if not whole and config.hr_size - 2 * shave < metrics.SSIM_WINDOW:
     raise UserError(f'--shave={shave} leaves less than the {metrics.SSIM_WINDOW}-pixel SSIM '
                     f'window of {config.hr_size}-pixel images: lower it')
   eval_data = input_pipeline.load_eval(config, split)
   mesh = parallel.create_mesh(jax.local_devices()[:1])
   methods = evaluation.evaluate(upscaler.model, upscaler.params, eval_data, config, mesh,
-                                tuple(evaluation.BASELINES), shave, y_channel)
+                                methods=tuple(evaluation.BASELINES), shave=shave,
+                                y_channel=y_channel)
   if whole:
     protocol = (f'{len(eval_data)} whole images, PIL bicubic downscale, studio-range Y of '
                 f'8-bit-rounded output, shave {shave} px')

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax_srae import cpu_speedups
 from flax_srae import image_ops
 from flax_srae import inference
 from flax_srae import input_pipeline
@@ -24,6 +25,7 @@ from flax_srae import parallel
 BASELINES = {'nearest': 'nearest', 'bilinear': 'linear', 'bicubic': 'cubic', 'lanczos': 'lanczos3'}
 
 
+@functools.partial(jax.jit, static_argnames=('scale', 'name'))
 def baseline(x, scale: int, name: str = 'bicubic'):
   """The classic upscaler `name` applied to the model input, clipped to [0, 1]. For the
   autoencoder (scale 1) it upscales the input's 2x area downscale: what a half-resolution
@@ -43,29 +45,31 @@ def _measure(images, hr, shave: int, y_channel: bool):
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'degradation', 'scale', 'methods', 'shave',
-                                             'y_channel'))
+                                             'y_channel', 'chunk_pixels'))
 def eval_step(model, params, hr, degradation: str, scale: int, methods: Sequence[str],
-              shave: int = 0, y_channel: bool = False) -> dict:
+              shave: int = 0, y_channel: bool = False, chunk_pixels=cpu_speedups.CHUNK_PIXELS):
   """{method: (per-image PSNR, per-image SSIM)} on a high-resolution batch, for 'model' and
   the baselines named in `methods`."""
   x = input_pipeline.model_input(hr, degradation, scale)
-  outputs = {'model': inference.forward(model, params, x)}
+  outputs = {'model': inference.forward(model, params, x, chunk_pixels=chunk_pixels)}
   outputs.update({name: baseline(x, scale, name) for name in methods})
   return {name: _measure(y, hr, shave, y_channel) for name, y in outputs.items()}
 
 
-def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.Mesh,
+def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.Mesh, *,
                      methods: Sequence[str], shave: int = 0, y_channel: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} over the patches `hr`, in fixed-shape batches (the last one
   padded) split over the devices of `mesh`. Every process passes all of `hr` and gets the
   result."""
+  # A batch split over devices is not chunked: its chunks would cross the devices' rows.
+  chunk_pixels = cpu_speedups.CHUNK_PIXELS if mesh.devices.size == 1 else None
   n, devices = len(hr), mesh.devices.size
   bs = -(-min(config.eval_batch_size, n) // devices) * devices
   padded = np.concatenate([hr, np.zeros((-n % bs,) + hr.shape[1:], hr.dtype)])
   rows = parallel.process_rows(mesh, bs)
   parts = [eval_step(model, params, parallel.shard_rows(mesh, padded[i:i + bs][rows], bs),
                      config.degradation, models.scale_of(config), tuple(methods), shave,
-                     y_channel)
+                     y_channel, chunk_pixels)
            for i in range(0, len(padded), bs)]
   parts = parallel.to_host(parts)
   return {name: {key: float(np.mean(np.concatenate([p[name][j] for p in parts])[:n]))
@@ -73,8 +77,8 @@ def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.M
           for name in parts[0]}
 
 
-def evaluate_whole(model, params, pairs, shave: int, methods: Sequence[str],
-                   mesh: jax.sharding.Mesh, with_ssim: bool = True) -> dict:
+def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Sequence[str],
+                   shave: int, with_ssim: bool = True) -> dict:
   """{method: {'psnr', 'ssim'}} averaged over whole (low, high)-resolution image pairs, the
   literature's way (`metrics.whole_image`); 'ssim' is None without `with_ssim`."""
   upscalers = {'model': functools.partial(inference.forward, model, params)}
@@ -90,7 +94,7 @@ def evaluate_whole(model, params, pairs, shave: int, methods: Sequence[str],
           for name, s in scores.items()}
 
 
-def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh,
+def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh, *,
              methods: Sequence[str] = ('bicubic',), shave: Optional[int] = None,
              y_channel: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} of the model and `methods` on `eval_data` (as
@@ -98,22 +102,22 @@ def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh,
   config's under the literature protocol, else 0) leaves a border out; `y_channel` measures
   colour patches on studio-range luma (whole images always are)."""
   if config.protocol == 'literature':
-    return evaluate_whole(model, params, eval_data, config.shave if shave is None else shave,
-                          methods, mesh)
-  return evaluate_patches(model, params, eval_data, config, mesh, methods, shave or 0,
-                          y_channel)
+    return evaluate_whole(model, params, eval_data, mesh, methods=methods,
+                          shave=config.shave if shave is None else shave)
+  return evaluate_patches(model, params, eval_data, config, mesh, methods=methods,
+                          shave=shave or 0, y_channel=y_channel)
 
 
 def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh) -> list:
   """[low-res input, bicubic, model, ground truth] of the first `config.num_samples` eval
   images (under the literature protocol, of their central crops), as numpy arrays."""
+  scale = models.scale_of(config)
   if config.protocol == 'literature':
     lr, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
                                          config.num_samples)
   else:
     hr = eval_data[:config.num_samples]
-    lr = input_pipeline.model_input(hr, config.degradation, models.scale_of(config))
+    lr = input_pipeline.model_input(hr, config.degradation, scale)
   x = parallel.replicate(mesh, np.asarray(lr))
-  scale = models.scale_of(config)
   columns = parallel.to_host([x, baseline(x, scale), inference.forward(model, params, x)])
   return [*columns, np.asarray(hr)]

@@ -39,8 +39,8 @@ def studio_luma(rgb):
 
 
 def round_to_8_bits(x):
-  """What an 8-bit image file keeps of values in [0, 1]."""
-  return jnp.round(jnp.clip(x, 0.0, 1.0) * 255.0) / 255.0
+  """What an 8-bit image file keeps of values in [0, 1] (numpy or JAX, in their precision)."""
+  return (x.clip(0.0, 1.0) * 255.0).round() / 255.0
 
 
 def resize2x(x, method: str = 'cubic'):

@@ -5,6 +5,7 @@ convolution layers are module fields (`conv`, `upsample`), as in flax/examples/i
 that faster forms of the same layers can be plugged in without changing the parameters
 (`cpu_speedups.layers`).
 """
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -95,7 +96,7 @@ class ResidualSR(nn.Module):
   @nn.compact
   def __call__(self, x):
     _check_channels(x, self.channels)
-    conv = lambda: self.conv(self.width, (3, 3), dtype=self.dtype)
+    conv = functools.partial(self.conv, self.width, (3, 3), dtype=self.dtype)
     head = conv()(x)
     y = head
     for _ in range(self.num_blocks):
@@ -157,7 +158,8 @@ def create_model(config, conv: ModuleDef = nn.Conv,
   """The model named by `config.model`, sized by its `architecture_fields`, computing in
   `config.dtype` (absent from configs saved before it existed: float32). `conv` and
   `upsample` (the seed family's transposed convolutions) may be other forms of the same
-  layers, with the same parameters (`cpu_speedups.layers()`)."""
+  layers (`cpu_speedups.layers()`); Flax names parameters after the layer's class, so a
+  replacement keeps the class name (`Conv`, `ConvTranspose2x`) to keep the checkpoints'."""
   if config.model not in MODELS:
     raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
   dtype = jnp.dtype(config.get('dtype', 'float32'))

@@ -62,8 +62,9 @@ def _read(path: str, is_npy: bool) -> np.ndarray:
 def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
   try:
     if is_npy:
-      with files.atomic_path(path) as tmp:
-        np.save(tmp, arr)
+      # Through a file object: np.save would add '.npy' to a name that lacks it.
+      with files.atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        np.save(f, arr)
     else:
       image_io.write_array(path, arr)
   except OSError as e:

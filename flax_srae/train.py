@@ -315,7 +315,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         f'{mngr.directory}: run the same command to resume')
     checkpointing.wait(mngr)
   except BaseException:
-    writer.close()
+    try:
+      writer.close()  # the event files so far; the error that stopped the run is what matters
+    except Exception:  # pylint: disable=broad-except
+      logging.exception('closing the TensorBoard files failed')
     raise
   finally:
     stop.restore()

@@ -69,6 +69,7 @@ def test_conv_passes_options_it_does_not_rewrite_to_xla():
   np.testing.assert_allclose(y[0, 2, 2], 9.0)
 
 
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason='the CPU forms are for CPUs')
 @pytest.mark.parametrize('config', [
     dict(model='seed', features=(4, 8, 8)), dict(model='autoencoder', features=(4, 8, 8)),
     dict(model='edsr', width=8, num_blocks=2), dict(model='espcn', width=8)])
@@ -122,7 +123,8 @@ def _scan_lengths(jaxpr):
 
 
 def _python(code, **env):
-  base = {k: v for k, v in os.environ.items() if k not in cpu_speedups.GLIBC_SETTINGS}
+  base = {k: v for k, v in os.environ.items()
+          if k not in ('XLA_FLAGS',) + cpu_speedups.GLIBC_SETTINGS}
   proc = subprocess.run([sys.executable, '-c', code], env={**base, **env, 'PYTHONPATH': ROOT},
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -136,6 +138,17 @@ def test_importing_the_library_changes_no_process_state():
           'assert dict(os.environ) == e, set(os.environ.items()) ^ set(e.items())\n'
           'print("ok")')
   assert _python(code) == 'ok'
+
+
+def test_configure_restricts_ynnpack_to_dots_unless_xla_flags_name_the_option():
+  code = ('import os; from flax_srae import cpu_speedups\n'
+          'print(cpu_speedups.configure(["ynn_dots"])); print(os.environ["XLA_FLAGS"])')
+  assert _python(code).splitlines() == ["['ynn_dots']", cpu_speedups.YNN_FLAG]
+  out = _python(code, XLA_FLAGS='--xla_force_host_platform_device_count=2').splitlines()
+  assert out[1] == f'--xla_force_host_platform_device_count=2 {cpu_speedups.YNN_FLAG}'
+  # The user's choice stands, e.g. every YNNPACK fusion off.
+  out = _python(code, XLA_FLAGS='--xla_cpu_experimental_ynn_fusion_type=').splitlines()
+  assert out == ['[]', '--xla_cpu_experimental_ynn_fusion_type=']
 
 
 # Frees a 32 MB block, then allocates and writes one again: how many page faults that costs.
@@ -164,6 +177,11 @@ def test_keep_freed_memory_reuses_a_freed_block_and_leaves_user_settings_alone()
   changed, faults = _python(_REUSE_FAULTS).split()
   assert changed == 'True'
   assert int(faults) < 8, faults  # the block came back from the heap, already mapped
+  # Importing the library alone leaves glibc's defaults: the block is mapped afresh.
+  imported = _REUSE_FAULTS.replace("cpu_speedups.configure(['keep_freed_memory'])", "[]").replace(
+      'from flax_srae import cpu_speedups', 'import flax_srae, flax_srae.train')
+  changed, faults = _python(imported).split()
+  assert changed == 'False' and int(faults) >= 16, faults
   # glibc's default mmaps and unmaps a block that size: at least one fault per 2 MB page.
   changed, faults = _python(_REUSE_FAULTS, MALLOC_TRIM_THRESHOLD_='131072').split()
   assert changed == 'False'

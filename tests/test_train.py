@@ -308,6 +308,21 @@ def test_benchmark_rejects_a_bad_recipe_in_one_line(tmp_path):
       'error: warmup_steps must be in [0, num_train_steps), got 5')
 
 
+def test_progress_line_gives_rates_of_its_window_and_time_left_at_the_run_rate(tiny_config,
+                                                                              monkeypatch):
+  clock = iter([100.0, 110.0, 110.0, 115.0])  # start, first line, its restart, second line
+  monkeypatch.setattr(train.time, 'perf_counter', lambda: next(clock))
+  tiny_config.update(dict(num_train_steps=1001, batch_size=8))
+  progress = train._Progress(tiny_config, first_step=1)
+  line, seconds, steps = progress.line(101, 0.5)  # 100 steps in 10 s
+  assert (seconds, steps) == (10.0, 100)
+  assert line == 'step 101/1001  loss 0.50000  10.0 steps/s  80 img/s  ETA 0:01:30'
+  progress.restart_window(101)
+  line, seconds, steps = progress.line(201, 0.25)  # 100 in 5 s; 200 in 15 s since the start
+  assert (seconds, steps) == (5.0, 100)
+  assert line.endswith('20.0 steps/s  160 img/s  ETA 0:01:00')
+
+
 def test_cosine_schedule_warms_up_then_decays_to_zero(tiny_config):
   assert train.learning_rate_fn(tiny_config) == tiny_config.learning_rate
   tiny_config.update(dict(lr_schedule='cosine', warmup_steps=10, num_train_steps=110,
