@@ -9,10 +9,8 @@ def get_config():
   config = ml_collections.ConfigDict()
 
   # Model: 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic),
-  # 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder'.
-  # edsr with 4 blocks won on a validation slice (MNIST test[7000:8000] after 2,000 steps:
-  # 30.45 dB; 6 blocks 30.36 at 0.6x the speed; seed_residual 29.57) and reaches 28 dB
-  # fastest (experiments/README.md).
+  # 'espcn', 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder'.
+  # edsr with 4 blocks won on a validation slice of MNIST (experiments/README.md).
   config.model = 'edsr'
   config.channels = 1                 # 1: grayscale, 3: RGB
   config.features = (32, 64, 128)     # seed family: encoder widths; the decoder mirrors two

@@ -20,6 +20,7 @@ again from all the results there: no figure in those tables is typed by hand.
 """
 import datetime
 import glob
+import importlib.metadata
 import json
 import os
 import platform
@@ -83,7 +84,7 @@ def record_row(row: str, workdir: str, wall: float) -> dict:
             'images_per_sec': round(results['train']['images_per_sec'] or 0, 1),
             'eval': results['eval'], 'methods': evaluation['methods'],
             'protocol': evaluation['protocol'], 'date': datetime.date.today().isoformat(),
-            'machine': _cpu()}
+            'machine': _cpu(), 'jax': importlib.metadata.version('jax')}
   os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
   with open(os.path.join(HERE, 'results', row + '.json'), 'w') as f:
     json.dump(record, f, indent=2)
@@ -116,10 +117,12 @@ def table(records) -> str:
         f'[png](samples/{r["row"]}.png) |')
   first = records[0]
   lines.append('')
+  # Records written before they named JAX's version were all made with JAX 0.10.2.
+  runs = sorted({(r['date'], r.get('jax', '0.10.2')) for r in records})
   lines.append(f'Bicubic {first["eval"]["bicubic_psnr"]:.2f} dB / {first["eval"]["bicubic_ssim"]:.4f}, '
                f'Lanczos {first["methods"]["lanczos"]["psnr"]:.2f} dB / '
                f'{first["methods"]["lanczos"]["ssim"]:.4f}; {first["protocol"]}. Measured '
-               f'{", ".join(sorted({r["date"] for r in records}))} on '
+               f'{", ".join(f"{d} (JAX {v})" for d, v in runs)} on '
                f'{", ".join(sorted({r["machine"] for r in records}))}.')
   return '\n'.join(lines)
 

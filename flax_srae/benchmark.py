@@ -28,8 +28,9 @@ Training runs through the product's own code (`input_pipeline`, `train.train_ste
 `evaluation`), inference through `inference.forward`, the forward pass of
 `flax_srae.load(...).upscale`, with the CPU speed-ups of `cpu_speedups` that `--speedups` names
 (default: all; `--speedups=none`, or all but some: `--speedups=-ynn_dots,-conv_forms`), so
-that each can be measured with and without. Prints one JSON object per line; the last one is
-the summary, with `images_per_sec` (training, compile and evaluation excluded),
+that each can be measured with and without (`inference_chunks` applies to the inference
+timings; evaluations during training always chunk). Prints one JSON object per line; the last
+one is the summary, with `images_per_sec` (training, compile and evaluation excluded),
 `compile_seconds`, `eval_psnr` and `seconds_to_target` (wall seconds from start, compile
 included, to the first eval at or above --target_psnr).
 """

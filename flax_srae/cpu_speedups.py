@@ -1,7 +1,7 @@
 """What makes these models fast on XLA:CPU, kept apart from the models and plugged in.
 
 Each is measured with and without on the PyTorch peers' benchmarks (experiments/README.md,
-"CPU speed-ups") and kept only where it gains clearly:
+"What each CPU speed-up gains") and kept only where it gains clearly:
 
 - Layers: other forms of `nn.Conv` and of the seed family's transposed convolution, with the
   same parameters and the same function (tested against the plain Flax layers, outputs and

@@ -61,7 +61,7 @@ class Upscaler:
     self.step = step
     self.model = models.create_model(config, **cpu_speedups.layers())
     self.scale = models.scale_of(config)
-    self.studio_luma = config.protocol == 'literature' and config.channels == 1
+    self.studio_luma = config.get('protocol') == 'literature' and config.channels == 1
     self.overlap = _overlap(config)
 
   def _run(self, x: np.ndarray, batch_size: int, tile: int, overlap: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Trains and evaluates a model: python -m flax_srae.main --config=configs/sr28.py --workdir=DIR.
 
-Runs on all devices; run it once per host for several hosts (see README, "Scale out").
+Runs on all devices; run it once per host for several hosts (docs/scaling.md).
 
 Config fields are overridden as --config.key=value (see configs/default.py).
 """

@@ -53,7 +53,7 @@ def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int, with_ssim: bool = Tr
   """(PSNR, SSIM or None) of one HWC image the super-resolution literature's way: the output
   rounded to 8 bits, colour measured on studio-range luma (Y in [16, 235]), a `shave`-pixel
   border left out, PSNR in float64."""
-  sr = image_ops.round_to_8_bits(np.asarray(sr, np.float64))
+  sr = image_ops.round_to_8_bits(np.asarray(sr))  # in the data's precision, as the files hold it
   if sr.shape[-1] == 3:
     sr, hr = (image_ops.studio_luma(a.astype(np.float64)) for a in (sr, hr))
   if shave:

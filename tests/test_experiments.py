@@ -39,7 +39,7 @@ def test_table_is_written_from_the_records():
   assert ('| `mnist_x` | edsr width 32, 4 blocks, MSE, 2,000 steps of 128 (configs/mnist.py, the '
           'default model) | edsr | 75,460 | 2,000 | 3.4 | 30.12 | 0.9851 | +9.92 | +9.62 | '
           '[png](samples/mnist_x.png) |') in text
-  assert 'Bicubic 20.20 dB / 0.8000, Lanczos 20.50 dB / 0.8100; p. Measured 2026-11-26 on m.' in text
+  assert 'Bicubic 20.20 dB / 0.8000, Lanczos 20.50 dB / 0.8100; p. Measured 2026-11-26 (JAX 0.10.2) on m.' in text
 
 
 def test_validation_table_is_written_from_the_logs(tmp_path):
