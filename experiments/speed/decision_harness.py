@@ -8,7 +8,7 @@ upsample, chunks, none. Driven by a shell loop of three rounds (rounds in the re
 2026-12-02-decision.jsonl). The photo peer's rows of that record are empty: the loop looked
 for a "summary" key that torch_photo_sr.py does not print.
 """
-import os, sys, functools
+import os, sys
 off = set(sys.argv[1].split(',')) - {'none', ''}
 argv = [sys.argv[0]] + sys.argv[2:]
 if 'ynn' in off:
