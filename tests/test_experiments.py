@@ -81,3 +81,11 @@ def test_speed_tables_are_written_from_the_records():
           in speed.peer_table(records))
   assert ('| `conv_forms` | seed | 2.00-3.00x | 2.00x / 1.00x / 0.50x |'
           in speed.speedup_table(records))
+  # Time to quality: the seed peer stops at its target and gives its wall time only.
+  records += [rec(1, 'mnist/peer/to 28 dB', eval_psnr=28.04, wall_seconds=160.0),
+              rec(1, 'mnist/ours/to 28 dB (default edsr)', seconds_to_target=24.0),
+              rec(2, 'mnist/peer/to 28 dB', eval_psnr=27.5, wall_seconds=300.0),
+              rec(2, 'mnist/ours/to 28 dB (default edsr)', seconds_to_target=26.0)]
+  assert ('| wall s to 28 dB, compile and evaluations included: default edsr vs the peer | '
+          '24.0-26.0 | 160.0-inf | 0.15 / 0.00 | <= 0.25 | yes |'
+          in speed.peer_table(records))
