@@ -1,7 +1,9 @@
 """Orbax checkpoints in WORKDIR/checkpoints: the train state plus the config that made it."""
+import contextlib
 import os
 from typing import Any, Optional
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -9,6 +11,7 @@ import orbax.checkpoint as ocp
 
 from flax_srae import models
 from flax_srae.errors import UserError
+from flax_srae.errors import WriteError
 
 
 _ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b'}
@@ -106,34 +109,78 @@ def save_weights(directory: str, step: int, params, config) -> None:
   mngr.close()
 
 
+def _write_failure(e: Exception) -> Optional[str]:
+  """What made a save fail, when the OS refused the write: Orbax raises OSError from Python
+  and ValueError('RESOURCE_EXHAUSTED: ...') from TensorStore. None for other errors."""
+  if isinstance(e, OSError):
+    return e.strerror or str(e)
+  text = str(e)
+  if 'No space left on device' in text or "os_error_code='28'" in text:
+    return 'No space left on device'
+  if 'RESOURCE_EXHAUSTED' in text or 'PERMISSION_DENIED' in text:
+    return text.split(':')[0]
+  return None
+
+
+@contextlib.contextmanager
+def _reported(mngr: ocp.CheckpointManager, what: str):
+  """A write of `what` that the OS refuses becomes a WriteError (one line, exit status 1)."""
+  try:
+    yield
+  except (OSError, ValueError) as e:
+    why = _write_failure(e)
+    if why is None:
+      raise
+    raise WriteError(f'saving {what} in {mngr.directory} failed ({why}): free disk space or '
+                     f'fix permissions, then run the same command to resume; earlier '
+                     f'checkpoints are intact') from e
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state, config) -> None:
   """Starts an asynchronous save; Orbax writes it to a temporary folder and renames it into
   place only once complete, so a crash mid-save leaves the previous checkpoint the latest."""
-  try:
+  with _reported(mngr, f'checkpoint {step}'):  # the previous save's failure is raised here too
     mngr.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
-  except OSError as e:  # includes the previous save's failure, raised by this call
-    raise UserError(f'saving checkpoint {step} in {mngr.directory} failed ({e.strerror or e}): '
-                    f'free disk space or fix permissions; earlier checkpoints are intact') from e
 
 
 def wait(mngr: ocp.CheckpointManager) -> None:
-  """Waits for the pending save, reporting a failed one (disk full, ...) as a UserError."""
-  try:
+  """Waits for the pending save, reporting a failed one (disk full, ...) as a WriteError."""
+  with _reported(mngr, 'a checkpoint'):
     mngr.wait_until_finished()
-  except OSError as e:
-    raise UserError(f'saving a checkpoint in {mngr.directory} failed ({e.strerror or e}): free '
-                    f'disk space or fix permissions; earlier checkpoints are intact') from e
 
 
-def restore(mngr: ocp.CheckpointManager, step: int, **items):
-  """mngr.restore of the named items, a damaged checkpoint reported as a UserError."""
+def close(mngr: ocp.CheckpointManager) -> None:
+  """Closes a training run's manager; a save that failed has been reported already (or is
+  reported by the error that ends the run), so its failure again here is only logged."""
+  try:
+    mngr.close()
+  except Exception as e:  # pylint: disable=broad-except
+    if _write_failure(e) is None:
+      raise
+    logging.warning('closing the checkpoint manager: %s', _write_failure(e))
+
+
+def restore(mngr: ocp.CheckpointManager, step: int, resuming: bool = False, **items):
+  """mngr.restore of the named items. A damaged checkpoint is a UserError naming the step and
+  how to go on from the one before, for a run that is `resuming` or for a reader; nothing is
+  deleted."""
   try:
     return mngr.restore(step, args=ocp.args.Composite(**items))
   except (FileNotFoundError, KeyError, ValueError, OSError) as e:
+    earlier = [s for s in mngr.all_steps() if s < step]
+    folder = os.path.join(mngr.directory, str(step))
+    if resuming:
+      aside = os.path.join(os.path.dirname(mngr.directory), f'damaged_checkpoint_{step}')
+      then = f'resume from step {earlier[-1]}' if earlier else 'train from the start'
+      fix = f'move it aside (mv {folder} {aside}) and run the same command to {then}'
+    elif earlier:
+      fix = f'pass --step={earlier[-1]} (or load(..., step={earlier[-1]})) to use the one before'
+    else:
+      fix = 'no earlier checkpoint is kept'
+    detail = str(e).splitlines()[0][:200] if str(e) else ''
     raise UserError(f'checkpoint {step} in {mngr.directory} is incomplete or damaged '
-                    f'({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ""}); '
-                    f'remove that step folder to use the one before') from e
+                    f'({type(e).__name__}: {detail}); {fix}; nothing was deleted') from e
 
 
 def _architecture(config_dict, model: str) -> dict:
@@ -152,7 +199,7 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
   step = mngr.latest_step()
   if step is None:
     return None
-  saved = restore(mngr, step, config=ocp.args.JsonRestore())['config']
+  saved = restore(mngr, step, resuming=True, config=ocp.args.JsonRestore())['config']
   want = _architecture(config.to_dict(), config.model)
   have = _architecture(saved, saved.get('model', ''))
   if want != have:
@@ -170,7 +217,8 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
     raise UserError(f'{mngr.directory} holds a checkpoint whose optimizer state has another form '
                     f'({diff}): resume with the settings it was trained with, or use another '
                     f'--workdir')
-  return restore(mngr, step, state=ocp.args.StandardRestore(abstract_state))['state']
+  return restore(mngr, step, resuming=True,
+                 state=ocp.args.StandardRestore(abstract_state))['state']
 
 
 def _optimizer(config_dict) -> dict:

@@ -4,3 +4,7 @@ print it as one line, with no traceback (`cli.run`)."""
 
 class UserError(Exception):
   """A problem the user can fix; the message names it and the fix."""
+
+
+class WriteError(UserError):
+  """The OS refused a write (a full disk, permissions): files written before are whole."""

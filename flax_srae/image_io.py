@@ -3,6 +3,7 @@
 Pillow reads and writes everything except 16-bit colour PNGs, which it truncates to 8 bits;
 those go through pypng (pure Python).
 """
+import contextlib
 import os
 
 import numpy as np
@@ -14,6 +15,8 @@ from flax_srae import files
 from flax_srae.errors import UserError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+# Pillow's own decompression-bomb limit: a few kilobytes of PNG can declare gigapixels.
+MAX_PIXELS = 89_478_485
 
 
 def _png_bit_depth(path: str) -> int:
@@ -22,8 +25,38 @@ def _png_bit_depth(path: str) -> int:
   return head[24] if head[:8] == b'\x89PNG\r\n\x1a\n' and len(head) == 25 else 0
 
 
-def read_array(path: str) -> np.ndarray:
-  """An image file's pixels as stored: HW or HWC (grey, grey+alpha, RGB, RGBA), uint8 or uint16."""
+@contextlib.contextmanager
+def _open(path: str):
+  """Pillow's lazy open, with its bomb check left to `read_array`'s own limit (its global
+  setting is restored at once: nothing else in the process sees the change)."""
+  limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+  try:
+    im = Image.open(path)
+  finally:
+    Image.MAX_IMAGE_PIXELS = limit
+  with im:
+    yield im
+
+
+def size_of(path: str):
+  """(width, height) of an image file as it is meant to be seen (EXIF rotations swap them),
+  from its header alone."""
+  try:
+    with _open(path) as im:
+      width, height = im.size
+      # Orientations 5-8 turn the picture by 90 degrees.
+      return (height, width) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
+  except (OSError, ValueError, SyntaxError) as e:
+    raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
+
+
+def read_array(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+  """An image file's pixels as stored: HW or HWC (grey, grey+alpha, RGB, RGBA), uint8 or uint16.
+  Files of more than `max_pixels` pixels are refused before they are decoded."""
+  width, height = size_of(path)
+  if width * height > max_pixels:
+    raise UserError(f'{path} is {width}x{height} ({width * height / 1e6:.1f} megapixels), above '
+                    f'the limit of {max_pixels / 1e6:.1f} megapixels: downscale it or leave it out')
   try:
     if _png_bit_depth(path) == 16:
       width, height, rows, info = png.Reader(filename=path).asDirect()
@@ -31,7 +64,7 @@ def read_array(path: str) -> np.ndarray:
       arr = np.vstack([np.asarray(r, np.uint16) for r in rows]) << (16 - info['bitdepth'])
       return arr.reshape(height, width, info['planes']).squeeze(-1) if info['planes'] == 1 \
           else arr.reshape(height, width, info['planes'])
-    with Image.open(path) as im:
+    with _open(path) as im:
       im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
       if im.mode == '1':
         im = im.convert('L')
@@ -39,7 +72,7 @@ def read_array(path: str) -> np.ndarray:
         # Palette, CMYK, ...: their raw values are not intensities.
         im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
       return np.asarray(im)
-  except (OSError, ValueError, png.Error, Image.DecompressionBombError) as e:
+  except (OSError, ValueError, png.Error) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
 

@@ -6,7 +6,7 @@ device, whatever device kind or count wrote the checkpoint.
 """
 import functools
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -64,7 +64,8 @@ class Upscaler:
     self.studio_luma = config.get('protocol') == 'literature' and config.channels == 1
     self.overlap = _overlap(config)
 
-  def _run(self, x: np.ndarray, batch_size: int, tile: int, overlap: int) -> np.ndarray:
+  def _run(self, x: np.ndarray, batch_size: int, tile: int, overlap: int,
+           progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
     """Model on an NHWC float batch with the model's channel count: pads, tiles, batches."""
     n, h, w, _ = x.shape
     # The encoder halves the input: reflect-pad odd sizes to even, crop the output back.
@@ -73,7 +74,7 @@ class Upscaler:
       mode = 'reflect' if min(h, w) > 1 else 'edge'
       x = np.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
     if max(x.shape[1:3]) > tile:
-      out = np.concatenate([self._tiled(x[i:i + 1], tile, overlap) for i in range(n)])
+      out = self._tiled(x, tile, overlap, progress)
     else:
       # No more pixels per call than one tile: activations stay bounded for any batch.
       per_call = max(1, min(batch_size, tile * tile // (x.shape[1] * x.shape[2])))
@@ -89,25 +90,29 @@ class Upscaler:
            for i in range(0, len(x), bs)]
     return np.concatenate(out)[:n]
 
-  def _tiled(self, x: np.ndarray, tile: int, overlap: int) -> np.ndarray:
-    """One image in overlapping tiles; each tile keeps only its centre, so there are no seams.
+  def _tiled(self, x: np.ndarray, tile: int, overlap: int, progress=None) -> np.ndarray:
+    """Images in overlapping tiles, one at a time; each tile keeps only its centre, so there
+    are no seams. `progress(done, total)` follows the tiles.
 
     `overlap` input pixels on each side exceed the model's receptive field, so every kept
     output pixel is computed exactly as on the whole image.
     """
-    _, h, w, _ = x.shape
+    n, h, w, _ = x.shape
     s = self.scale
-    out = np.zeros((1, h * s, w * s, self.config.channels), np.float32)
+    out = np.zeros((n, h * s, w * s, self.config.channels), np.float32)
     core = tile - 2 * overlap
-    for y0 in range(0, h, core):
-      for x0 in range(0, w, core):
-        # Window of at most `tile` pixels around the core, even-aligned, clipped to the image.
-        ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
-        ty1, tx1 = min(h, y0 + core + overlap), min(w, x0 + core + overlap)
-        y = np.asarray(forward(self.model, self.params, x[:, ty0:ty1, tx0:tx1]))
-        cy1, cx1 = min(h, y0 + core), min(w, x0 + core)
-        out[:, y0 * s:cy1 * s, x0 * s:cx1 * s] = y[:, (y0 - ty0) * s:(cy1 - ty0) * s,
-                                                   (x0 - tx0) * s:(cx1 - tx0) * s]
+    corners = [(i, y0, x0) for i in range(n) for y0 in range(0, h, core)
+               for x0 in range(0, w, core)]
+    for done, (i, y0, x0) in enumerate(corners, 1):
+      # Window of at most `tile` pixels around the core, even-aligned, clipped to the image.
+      ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
+      ty1, tx1 = min(h, y0 + core + overlap), min(w, x0 + core + overlap)
+      y = np.asarray(forward(self.model, self.params, x[i:i + 1, ty0:ty1, tx0:tx1]))
+      cy1, cx1 = min(h, y0 + core), min(w, x0 + core)
+      out[i, y0 * s:cy1 * s, x0 * s:cx1 * s] = y[0, (y0 - ty0) * s:(cy1 - ty0) * s,
+                                                 (x0 - tx0) * s:(cx1 - tx0) * s]
+      if progress:
+        progress(done, len(corners))
     return out
 
   def apply(self, x: np.ndarray, tile: int = 512) -> np.ndarray:
@@ -116,7 +121,8 @@ class Upscaler:
     return self._run(np.asarray(x, np.float32), 64, tile, self.overlap)
 
   def upscale(self, images: np.ndarray, batch_size: int = 64, tile: int = 512,
-              overlap: Optional[int] = None) -> np.ndarray:
+              overlap: Optional[int] = None,
+              progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
     """Upscales (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images: uint8, uint16 or float in
     [0, 1].
 
@@ -126,7 +132,8 @@ class Upscaler:
     BT.601 YCbCr) and takes the chroma bicubically; an RGB model on grayscale input sees the
     grey replicated and returns its luma; alpha is upscaled bicubically. Images larger than
     `tile` input pixels on a side are processed in overlapping tiles, `overlap` input pixels
-    on each side (default: the model's receptive field, so tiles change nothing).
+    on each side (default: the model's receptive field, so tiles change nothing);
+    `progress(tiles_done, tiles_total)`, when given, is called after each tile.
     """
     overlap = self.overlap if overlap is None else overlap
     images = np.asarray(images)
@@ -155,7 +162,8 @@ class Upscaler:
     else:
       raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
 
-    run = functools.partial(self._run, batch_size=batch_size, tile=tile, overlap=overlap)
+    run = functools.partial(self._run, batch_size=batch_size, tile=tile, overlap=overlap,
+                            progress=progress)
     if self.studio_luma:
       full_range_run = run
       run = lambda z: image_ops.from_studio_range(full_range_run(image_ops.to_studio_range(z)))

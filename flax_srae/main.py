@@ -26,8 +26,12 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def _quiet_orbax(record) -> bool:
-  """Keeps Orbax's per-save INFO chatter (dozens of lines per checkpoint) out of the log."""
-  return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
+  """Keeps Orbax's per-save INFO chatter (dozens of lines per checkpoint) out of the log, and
+  the tracebacks of its background threads: a failed save is reported in one line."""
+  if '/orbax/' not in record.pathname:
+    return True
+  record.exc_info = record.exc_text = None
+  return record.levelno >= py_logging.WARNING
 
 
 def main():

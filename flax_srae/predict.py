@@ -6,9 +6,12 @@
 PATH is an image file (PNG, JPEG, BMP), a folder of images (a folder of the same names is
 written) or a .npy array (a .npy is written; layouts as `flax_srae.load(DIR).upscale`). Every
 input is read and checked before anything is written, and every file is written whole
-(temporary file, then rename), so a failure never leaves partial outputs.
+(temporary file, then rename), so a failure never leaves partial outputs. Images above
+--max_pixels are refused; large ones show their progress tile by tile.
 """
 import os
+import sys
+import time
 
 from absl import flags
 import numpy as np
@@ -50,13 +53,59 @@ def _plan(src: str, dst: str):
   return [(src, dst)], is_npy
 
 
-def _read(path: str, is_npy: bool) -> np.ndarray:
+def _image_shape(shape) -> tuple:
+  """(height, width) of the images of an array laid out as `Upscaler.upscale` takes it."""
+  return shape[:2] if len(shape) == 2 or (len(shape) == 3 and shape[-1] <= 4) else shape[1:3]
+
+
+def _check_size(path: str, is_npy: bool, max_pixels: int) -> tuple:
+  """(height, width) of the input's images, refused in one line above `max_pixels`."""
+  if is_npy:
+    try:
+      h, w = _image_shape(np.load(path, mmap_mode='r', allow_pickle=False).shape)
+    except (OSError, ValueError) as e:
+      raise UserError(f'cannot read array {path}: {e}') from e
+  else:
+    w, h = image_io.size_of(path)
+  if h * w > max_pixels:
+    raise UserError(f'{path} is {w}x{h} ({h * w / 1e6:.1f} megapixels), above the limit of '
+                    f'{max_pixels / 1e6:.1f}: pass --max_pixels={h * w} to upscale it (output '
+                    f'{4 * h * w / 1e6:.0f} megapixels)')
+  return h, w
+
+
+def _read(path: str, is_npy: bool, max_pixels: int) -> np.ndarray:
   if not is_npy:
-    return image_io.read_array(path)
+    return image_io.read_array(path, max_pixels)
   try:
     return np.load(path, allow_pickle=False)
   except (OSError, ValueError) as e:
     raise UserError(f'cannot read array {path}: {e}') from e
+
+
+def _tile_progress(path: str, img: np.ndarray, tile: int, every: float = 5.0):
+  """For an image of many tiles: a line on stderr saying its size and the memory it takes, then
+  one every `every` seconds with the tiles done and the time left. None for smaller images."""
+  h, w = _image_shape(img.shape)
+  if h * w < 16 * tile * tile:
+    return None
+  channels = img.shape[-1] if img.ndim == 3 and img.shape[-1] <= 4 else 1
+  # Six float32 copies of the output: the tiles' output, colour conversions, clipping and the
+  # integer pixels (a 12-megapixel RGB photo through pretrained:photo peaked at 3.2 GB).
+  gigabytes = 4 * h * w * channels * 4 * 6 / 1e9
+  print(f'{path}: {w}x{h}, in tiles of {tile}x{tile}; about {gigabytes:.1f} GB of memory',
+        file=sys.stderr, flush=True)
+  t0 = last = time.perf_counter()
+
+  def report(done: int, total: int):
+    nonlocal last
+    now = time.perf_counter()
+    if now - last >= every or done == total:
+      last = now
+      left = round((now - t0) / done * (total - done))
+      print(f'{path}: tile {done}/{total}, {left // 60}:{left % 60:02d} left', file=sys.stderr,
+            flush=True)
+  return report
 
 
 def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
@@ -71,15 +120,22 @@ def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
     raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 
 
-def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512) -> list:
+def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
+            max_pixels: int = image_io.MAX_PIXELS) -> list:
   """Upscales `src` into `dst`; returns the paths written."""
+  if max_pixels <= 0:
+    raise UserError(f'--max_pixels must be positive, got {max_pixels}')
   jobs, is_npy = _plan(src, dst)
+  for path, _ in jobs:  # from the headers: no image is decoded before all sizes pass
+    _check_size(path, is_npy, max_pixels)
   upscaler = inference.load(workdir, step)
-  images = [_read(path, is_npy) for path, _ in jobs]  # all readable before anything is written
+  # All readable before anything is written.
+  images = [_read(path, is_npy, max_pixels) for path, _ in jobs]
   if not is_npy:
     for (_, out_path), img in zip(jobs, images):  # the outputs keep the inputs' modes
       image_io.check_format(out_path, img)
-  outputs = [upscaler.upscale(img, tile=tile) for img in images]
+  outputs = [upscaler.upscale(img, tile=tile, progress=_tile_progress(path, img, tile))
+             for (path, _), img in zip(jobs, images)]
   if os.path.isdir(src):
     os.makedirs(dst, exist_ok=True)
   for (_, out_path), out, img in zip(jobs, outputs, images):
@@ -91,7 +147,7 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512) -> lis
 
 def _main():
   f = flags.FLAGS
-  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile)
+  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile, f.max_pixels)
 
 
 def _define_flags():
@@ -103,6 +159,8 @@ def _define_flags():
   flags.DEFINE_string('output', None, 'Where to write: same kind as --input.')
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
   flags.DEFINE_integer('tile', 512, 'Images larger than this (input pixels) go in tiles.')
+  flags.DEFINE_integer('max_pixels', image_io.MAX_PIXELS, 'Larger inputs (width x height) are '
+                       "refused; the default is Pillow's decompression-bomb limit.")
   flags.mark_flags_as_required(['input', 'output'])
   flags.mark_flags_as_mutual_exclusive(['workdir', 'model'], required=True)
 

@@ -67,10 +67,10 @@ class Writer:
 
 def write_curves(path: str, points: dict) -> None:
   """curves.png: training loss (log scale) and eval PSNR with the bicubic line, against step."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')  # files only: no display needed
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 4))
+  # A Figure of its own, not pyplot's: no display, and the process's matplotlib backend stays.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(10, 4))
+  ax_loss, ax_psnr = fig.subplots(1, 2)
   if points['loss']:
     ax_loss.semilogy(*np.array(points['loss']).T)
   ax_loss.set(xlabel='step', ylabel='training loss', title='loss')
@@ -83,4 +83,3 @@ def write_curves(path: str, points: dict) -> None:
   fig.tight_layout()
   with files.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=80)
-  plt.close(fig)

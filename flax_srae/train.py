@@ -22,6 +22,7 @@ from flax_srae import image_ops
 from flax_srae import input_pipeline
 from flax_srae import models
 from flax_srae import parallel
+from flax_srae import run_lock
 from flax_srae import samples
 from flax_srae import summaries
 from flax_srae.errors import UserError
@@ -230,10 +231,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   Data parallel over all devices of all processes: every process runs this with the same
   config and workdir, feeds its own rows of each batch, and process 0 writes the files.
-  Returns the results dict. A finished run is evaluated again but not retrained.
+  Returns the results dict. A finished run is evaluated again but not retrained. One run at a
+  time per workdir: a second one stops at once with a UserError (`run_lock`).
   """
   validate_config(config)
   _check_writable(workdir)
+  with run_lock.hold(workdir, jax.process_index()):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = input_pipeline.load(config)
   mesh = parallel.create_mesh()
   rows = parallel.process_rows(mesh, config.batch_size)
@@ -322,7 +329,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     raise
   finally:
     stop.restore()
-    mngr.close()
+    checkpointing.close(mngr)
 
   step = int(state.step)
   m = _eval_metrics(model, state, data.eval, config, mesh)

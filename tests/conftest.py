@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 
@@ -23,6 +24,14 @@ def make_tiny_config():
   config.checkpoint_every_steps = 3
   config.num_samples = 2
   return config
+
+
+def main_command(workdir, *flags):
+  """`python -m flax_srae.main` of configs/sr28.py made tiny, as a subprocess's argv."""
+  return [sys.executable, '-m', 'flax_srae.main', '--config=configs/sr28.py',
+          f'--workdir={workdir}', '--config.features=(4,8,8)', '--config.hr_size=12',
+          '--config.batch_size=8', '--config.num_eval_patches=20', '--config.eval_batch_size=16',
+          '--config.log_every_steps=1', '--config.num_samples=2', *flags]
 
 
 @pytest.fixture

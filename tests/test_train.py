@@ -16,7 +16,7 @@ from flax_srae import benchmark
 from flax_srae import checkpointing
 from flax_srae import train
 from flax_srae.errors import UserError
-from conftest import MNIST_DIR, SUN80_DIR, restore_state
+from conftest import MNIST_DIR, SUN80_DIR, main_command, restore_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,18 +142,8 @@ def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message
   assert not os.path.exists(tmp_path / 'checkpoints')
 
 
-TINY_FLAGS = ['--config.features=(4,8,8)', '--config.hr_size=12', '--config.batch_size=8',
-              '--config.num_eval_patches=20', '--config.eval_batch_size=16',
-              '--config.log_every_steps=1', '--config.num_samples=2']
-
-
-def _main(workdir, *flags):
-  return [sys.executable, '-m', 'flax_srae.main', '--config=configs/sr28.py',
-          f'--workdir={workdir}', *TINY_FLAGS, *flags]
-
-
 def test_cli_user_error_is_one_line_without_traceback(tmp_path):
-  proc = subprocess.run(_main(tmp_path, '--config.batch_size=0'), cwd=ROOT,
+  proc = subprocess.run(main_command(tmp_path, '--config.batch_size=0'), cwd=ROOT,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1
   assert 'Traceback' not in proc.stderr
@@ -162,7 +152,7 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, signum):
-  cmd = _main(tmp_path, '--config.num_train_steps=100000')
+  cmd = main_command(tmp_path, '--config.num_train_steps=100000')
   proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
   lines = []
   for line in proc.stderr:
@@ -203,10 +193,10 @@ def test_non_finite_loss_stops_without_saving_it(tiny_config, tmp_path):
 
 
 def test_new_subfolder_flag_trains_beside_another_architecture(tmp_path):
-  first = subprocess.run(_main(tmp_path, '--config.num_train_steps=1'), cwd=ROOT,
+  first = subprocess.run(main_command(tmp_path, '--config.num_train_steps=1'), cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
   assert first.returncode == 0, first.stderr
-  other = _main(tmp_path, '--config.num_train_steps=1', '--config.model=seed')
+  other = main_command(tmp_path, '--config.num_train_steps=1', '--config.model=seed')
   refused = subprocess.run(other, cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert refused.returncode == 1 and '--new_subfolder' in refused.stderr
   moved = subprocess.run(other + ['--new_subfolder'], cwd=ROOT, capture_output=True, text=True,
@@ -224,7 +214,7 @@ def test_unwritable_workdir_reported_at_start(tiny_config, tmp_path):
 
 def test_batch_not_divisible_by_device_count_rejected(tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4')
-  proc = subprocess.run(_main(tmp_path, '--config.batch_size=6'), cwd=ROOT, env=env,
+  proc = subprocess.run(main_command(tmp_path, '--config.batch_size=6'), cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1
   assert proc.stderr.strip().splitlines()[-1] == (
