@@ -1,6 +1,9 @@
 """Orbax checkpoints in WORKDIR/checkpoints: the train state plus the config that made it."""
 import contextlib
+import errno
 import os
+import re
+import shlex
 from typing import Any, Optional
 
 from absl import logging
@@ -109,17 +112,19 @@ def save_weights(directory: str, step: int, params, config) -> None:
   mngr.close()
 
 
+_REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def _write_failure(e: Exception) -> Optional[str]:
-  """What made a save fail, when the OS refused the write: Orbax raises OSError from Python
-  and ValueError('RESOURCE_EXHAUSTED: ...') from TensorStore. None for other errors."""
+  """Why the OS refused a checkpoint's write (a full disk, permissions), or None for any other
+  error. Orbax raises OSError from Python, TensorStore ValueError('RESOURCE_EXHAUSTED: ...
+  [os_error_code='28']') or 'PERMISSION_DENIED: ...'."""
   if isinstance(e, OSError):
-    return e.strerror or str(e)
-  text = str(e)
-  if 'No space left on device' in text or "os_error_code='28'" in text:
-    return 'No space left on device'
-  if 'RESOURCE_EXHAUSTED' in text or 'PERMISSION_DENIED' in text:
-    return text.split(':')[0]
-  return None
+    return (e.strerror or str(e)) if e.errno in _REFUSED_WRITES else None
+  code = re.search(r"os_error_code='(\d+)'", str(e))
+  if code and int(code.group(1)) in _REFUSED_WRITES:
+    return os.strerror(int(code.group(1)))
+  return 'permission denied' if str(e).startswith('PERMISSION_DENIED') else None
 
 
 @contextlib.contextmanager
@@ -168,16 +173,17 @@ def restore(mngr: ocp.CheckpointManager, step: int, resuming: bool = False, **it
   try:
     return mngr.restore(step, args=ocp.args.Composite(**items))
   except (FileNotFoundError, KeyError, ValueError, OSError) as e:
-    earlier = [s for s in mngr.all_steps() if s < step]
+    earlier = max((s for s in mngr.all_steps() if s < step), default=None)
     folder = os.path.join(mngr.directory, str(step))
     if resuming:
       aside = os.path.join(os.path.dirname(mngr.directory), f'damaged_checkpoint_{step}')
-      then = f'resume from step {earlier[-1]}' if earlier else 'train from the start'
-      fix = f'move it aside (mv {folder} {aside}) and run the same command to {then}'
-    elif earlier:
-      fix = f'pass --step={earlier[-1]} (or load(..., step={earlier[-1]})) to use the one before'
+      then = f'resume from step {earlier}' if earlier is not None else 'train from the start'
+      fix = (f'move it aside (mv {shlex.quote(folder)} {shlex.quote(aside)}) and run the same '
+             f'command to {then}')
+    elif earlier is not None:
+      fix = f'pass --step={earlier} (or load(..., step={earlier})) to use the one before'
     else:
-      fix = 'no earlier checkpoint is kept'
+      fix = 'no earlier checkpoint is kept: restore it from a copy, or train again'
     detail = str(e).splitlines()[0][:200] if str(e) else ''
     raise UserError(f'checkpoint {step} in {mngr.directory} is incomplete or damaged '
                     f'({type(e).__name__}: {detail}); {fix}; nothing was deleted') from e

@@ -5,6 +5,7 @@ those go through pypng (pure Python).
 """
 import contextlib
 import os
+import threading
 
 import numpy as np
 from PIL import Image
@@ -25,15 +26,20 @@ def _png_bit_depth(path: str) -> int:
   return head[24] if head[:8] == b'\x89PNG\r\n\x1a\n' and len(head) == 25 else 0
 
 
+_PILLOW_LIMIT = threading.Lock()
+
+
 @contextlib.contextmanager
 def _open(path: str):
-  """Pillow's lazy open, with its bomb check left to `read_array`'s own limit (its global
-  setting is restored at once: nothing else in the process sees the change)."""
-  limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-  try:
-    im = Image.open(path)
-  finally:
-    Image.MAX_IMAGE_PIXELS = limit
+  """Pillow's lazy open, with its bomb check left to `read_array`'s own limit. Pillow checks
+  in `open` alone, against a module setting: it is lifted for that call only, under a lock,
+  so no other thread meets it lifted."""
+  with _PILLOW_LIMIT:
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+      im = Image.open(path)
+    finally:
+      Image.MAX_IMAGE_PIXELS = limit
   with im:
     yield im
 
@@ -55,8 +61,8 @@ def read_array(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
   Files of more than `max_pixels` pixels are refused before they are decoded."""
   width, height = size_of(path)
   if width * height > max_pixels:
-    raise UserError(f'{path} is {width}x{height} ({width * height / 1e6:.1f} megapixels), above '
-                    f'the limit of {max_pixels / 1e6:.1f} megapixels: downscale it or leave it out')
+    raise UserError(f'{path} is {width}x{height} ({width * height:,} pixels), above the limit '
+                    f'of {max_pixels:,}: downscale it or leave it out')
   try:
     if _png_bit_depth(path) == 16:
       width, height, rows, info = png.Reader(filename=path).asDirect()

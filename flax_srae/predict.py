@@ -54,24 +54,26 @@ def _plan(src: str, dst: str):
 
 
 def _image_shape(shape) -> tuple:
-  """(height, width) of the images of an array laid out as `Upscaler.upscale` takes it."""
-  return shape[:2] if len(shape) == 2 or (len(shape) == 3 and shape[-1] <= 4) else shape[1:3]
+  """(height, width) of the images of an array laid out as `Upscaler.upscale` takes it (an
+  array of another rank: (0, 0), left to `upscale` to refuse)."""
+  if len(shape) == 2 or (len(shape) == 3 and shape[-1] <= 4):
+    return tuple(shape[:2])
+  return tuple(shape[1:3]) if len(shape) in (3, 4) else (0, 0)
 
 
-def _check_size(path: str, is_npy: bool, max_pixels: int) -> tuple:
-  """(height, width) of the input's images, refused in one line above `max_pixels`."""
+def _check_size(path: str, is_npy: bool, max_pixels: int) -> None:
+  """Refuses, in one line, an input whose images have more than `max_pixels` pixels."""
   if is_npy:
     try:
-      h, w = _image_shape(np.load(path, mmap_mode='r', allow_pickle=False).shape)
+      shape = np.load(path, mmap_mode='r', allow_pickle=False).shape
     except (OSError, ValueError) as e:
       raise UserError(f'cannot read array {path}: {e}') from e
+    h, w = _image_shape(shape)
   else:
     w, h = image_io.size_of(path)
   if h * w > max_pixels:
-    raise UserError(f'{path} is {w}x{h} ({h * w / 1e6:.1f} megapixels), above the limit of '
-                    f'{max_pixels / 1e6:.1f}: pass --max_pixels={h * w} to upscale it (output '
-                    f'{4 * h * w / 1e6:.0f} megapixels)')
-  return h, w
+    raise UserError(f'{path} is {w}x{h} ({h * w:,} pixels), above the limit of {max_pixels:,}: '
+                    f'pass --max_pixels={h * w} to upscale it')
 
 
 def _read(path: str, is_npy: bool, max_pixels: int) -> np.ndarray:
@@ -83,16 +85,18 @@ def _read(path: str, is_npy: bool, max_pixels: int) -> np.ndarray:
     raise UserError(f'cannot read array {path}: {e}') from e
 
 
-def _tile_progress(path: str, img: np.ndarray, tile: int, every: float = 5.0):
+def _tile_progress(path: str, img: np.ndarray, tile: int, scale: int, every: float = 5.0):
   """For an image of many tiles: a line on stderr saying its size and the memory it takes, then
   one every `every` seconds with the tiles done and the time left. None for smaller images."""
   h, w = _image_shape(img.shape)
   if h * w < 16 * tile * tile:
     return None
-  channels = img.shape[-1] if img.ndim == 3 and img.shape[-1] <= 4 else 1
+  hwc = img.ndim == 2 or (img.ndim == 3 and img.shape[-1] <= 4)
+  images, channels = (1, img.shape[-1] if img.ndim == 3 else 1) if hwc else \
+      (img.shape[0], img.shape[-1] if img.ndim == 4 else 1)
   # Six float32 copies of the output: the tiles' output, colour conversions, clipping and the
   # integer pixels (a 12-megapixel RGB photo through pretrained:photo peaked at 3.2 GB).
-  gigabytes = 4 * h * w * channels * 4 * 6 / 1e9
+  gigabytes = images * h * w * scale ** 2 * channels * 4 * 6 / 1e9
   print(f'{path}: {w}x{h}, in tiles of {tile}x{tile}; about {gigabytes:.1f} GB of memory',
         file=sys.stderr, flush=True)
   t0 = last = time.perf_counter()
@@ -134,7 +138,8 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
   if not is_npy:
     for (_, out_path), img in zip(jobs, images):  # the outputs keep the inputs' modes
       image_io.check_format(out_path, img)
-  outputs = [upscaler.upscale(img, tile=tile, progress=_tile_progress(path, img, tile))
+  outputs = [upscaler.upscale(img, tile=tile,
+                              progress=_tile_progress(path, img, tile, upscaler.scale))
              for (path, _), img in zip(jobs, images)]
   if os.path.isdir(src):
     os.makedirs(dst, exist_ok=True)

@@ -65,8 +65,8 @@ def test_an_image_above_the_pixel_limit_is_refused_in_one_line_before_any_work(t
   assert time.monotonic() - started < 60
   assert proc.returncode == 1 and 'Traceback' not in proc.stderr
   assert (proc.stdout + proc.stderr).strip().splitlines() == [
-      f'error: {tmp_path}/huge.png is 12000x12000 (144.0 megapixels), above the limit of 89.5: '
-      f'pass --max_pixels=144000000 to upscale it (output 576 megapixels)']
+      f'error: {tmp_path}/huge.png is 12000x12000 (144,000,000 pixels), above the limit of '
+      f'89,478,485: pass --max_pixels=144000000 to upscale it']
   assert sorted(os.listdir(tmp_path)) == ['huge.png']
 
 
@@ -75,8 +75,8 @@ def test_the_pixel_limit_is_a_flag_and_covers_folders_and_arrays(trained_workdir
   src.mkdir()
   Image.new('L', (30, 20)).save(src / 'a.png')
   Image.new('L', (50, 40)).save(src / 'b.png')
-  with pytest.raises(UserError, match=r'b.png is 50x40 \(0.0 megapixels\), above the limit of '
-                                      r'0.0: pass --max_pixels=2000'):
+  with pytest.raises(UserError, match=r'b.png is 50x40 \(2,000 pixels\), above the limit of '
+                                      r'1,000: pass --max_pixels=2000'):
     predict.predict(trained_workdir, str(src), str(tmp_path / 'out'), max_pixels=1000)
   assert not (tmp_path / 'out').exists()    # a.png passed, yet nothing was written
   np.save(tmp_path / 'x.npy', np.zeros((3, 40, 50), np.float32))
@@ -84,6 +84,8 @@ def test_the_pixel_limit_is_a_flag_and_covers_folders_and_arrays(trained_workdir
     predict.predict(trained_workdir, str(tmp_path / 'x.npy'), str(tmp_path / 'y.npy'),
                     max_pixels=1999)
   assert predict.predict(trained_workdir, str(src), str(tmp_path / 'out'), max_pixels=2000)
+  with pytest.raises(UserError, match='--max_pixels must be positive, got 0'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out2'), max_pixels=0)
   with pytest.raises(UserError, match=r'b.png is 50x40 .* downscale it or leave it out'):
     image_io.read_array(str(src / 'b.png'), max_pixels=1000)
 
@@ -97,8 +99,9 @@ def test_tiles_report_progress_and_large_images_their_memory_and_time_left(train
   np.testing.assert_allclose(out, up.upscale(x, tile=36, overlap=4))
   # 28-pixel cores: 2 x 3 tiles per image.
   assert seen == [(i, 12) for i in range(1, 13)]
-  assert predict._tile_progress('small.png', x[0], tile=36) is None
-  report = predict._tile_progress('big.png', np.zeros((200, 300), np.uint8), tile=36, every=0)
+  assert predict._tile_progress('small.png', x[0], tile=36, scale=2) is None
+  report = predict._tile_progress('big.png', np.zeros((200, 300), np.uint8), tile=36, scale=2,
+                                  every=0)
   report(1, 4)
   report(4, 4)
   lines = capsys.readouterr().err.splitlines()
@@ -228,3 +231,14 @@ def test_training_into_a_disk_that_fills_ends_in_one_line_and_resumes_once_space
     assert json.loads((workdir / 'results.json').read_text())['step'] == saved[-1] + 2
   finally:
     subprocess.run(['umount', str(disk)], check=False)
+
+
+def test_a_filesystem_without_locks_gets_a_warning_and_trains(tmp_path, monkeypatch):
+  import errno
+  import fcntl
+
+  def no_locks(*args):
+    raise OSError(errno.ENOLCK, 'No locks available')
+  monkeypatch.setattr(fcntl, 'flock', no_locks)
+  with run_lock.hold(str(tmp_path)):
+    assert 'pid ' in (tmp_path / '.lock.0').read_text()
