@@ -44,14 +44,18 @@ def _open(path: str):
     yield im
 
 
+def _seen_size(im):
+  """(width, height) of an opened image as it is meant to be seen: EXIF orientations 5-8 turn
+  the picture by 90 degrees."""
+  width, height = im.size
+  return (height, width) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
+
+
 def size_of(path: str):
-  """(width, height) of an image file as it is meant to be seen (EXIF rotations swap them),
-  from its header alone."""
+  """(width, height) of an image file as it is meant to be seen, from its header alone."""
   try:
     with _open(path) as im:
-      width, height = im.size
-      # Orientations 5-8 turn the picture by 90 degrees.
-      return (height, width) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
+      return _seen_size(im)
   except (OSError, ValueError, SyntaxError) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
@@ -59,26 +63,27 @@ def size_of(path: str):
 def read_array(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
   """An image file's pixels as stored: HW or HWC (grey, grey+alpha, RGB, RGBA), uint8 or uint16.
   Files of more than `max_pixels` pixels are refused before they are decoded."""
-  width, height = size_of(path)
-  if width * height > max_pixels:
-    raise UserError(f'{path} is {width}x{height} ({width * height:,} pixels), above the limit '
-                    f'of {max_pixels:,}: downscale it or leave it out')
   try:
-    if _png_bit_depth(path) == 16:
-      width, height, rows, info = png.Reader(filename=path).asDirect()
-      # asDirect() scales down to the significant bits of an sBIT chunk: scale back to 16 bits.
-      arr = np.vstack([np.asarray(r, np.uint16) for r in rows]) << (16 - info['bitdepth'])
-      return arr.reshape(height, width, info['planes']).squeeze(-1) if info['planes'] == 1 \
-          else arr.reshape(height, width, info['planes'])
     with _open(path) as im:
-      im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
-      if im.mode == '1':
-        im = im.convert('L')
-      elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'):
-        # Palette, CMYK, ...: their raw values are not intensities.
-        im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
-      return np.asarray(im)
-  except (OSError, ValueError, png.Error) as e:
+      width, height = _seen_size(im)
+      if width * height > max_pixels:
+        raise UserError(f'{path} is {width}x{height} ({width * height:,} pixels), above the '
+                        f'limit of {max_pixels:,}: downscale it or leave it out')
+      if _png_bit_depth(path) != 16:
+        im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
+        if im.mode == '1':
+          im = im.convert('L')
+        elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'):
+          # Palette, CMYK, ...: their raw values are not intensities.
+          im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
+        return np.asarray(im)
+    # 16-bit PNGs: through pypng, since Pillow truncates their colour to 8 bits.
+    width, height, rows, info = png.Reader(filename=path).asDirect()
+    # asDirect() scales down to the significant bits of an sBIT chunk: scale back to 16 bits.
+    arr = np.vstack([np.asarray(r, np.uint16) for r in rows]) << (16 - info['bitdepth'])
+    return arr.reshape(height, width, info['planes']).squeeze(-1) if info['planes'] == 1 \
+        else arr.reshape(height, width, info['planes'])
+  except (OSError, ValueError, SyntaxError, png.Error) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
 

@@ -53,12 +53,13 @@ def _plan(src: str, dst: str):
   return [(src, dst)], is_npy
 
 
-def _image_shape(shape) -> tuple:
-  """(height, width) of the images of an array laid out as `Upscaler.upscale` takes it (an
-  array of another rank: (0, 0), left to `upscale` to refuse)."""
+def _layout(shape) -> tuple:
+  """(images, height, width, channels) of an array laid out as `Upscaler.upscale` takes it (an
+  array of another rank: no pixels, left to `upscale` to refuse)."""
   if len(shape) == 2 or (len(shape) == 3 and shape[-1] <= 4):
-    return tuple(shape[:2])
-  return tuple(shape[1:3]) if len(shape) in (3, 4) else (0, 0)
+    return (1, *shape[:2], shape[2] if len(shape) == 3 else 1)
+  return (shape[0], *shape[1:3], shape[3] if len(shape) == 4 else 1) if len(shape) in (3, 4) \
+      else (0, 0, 0, 0)
 
 
 def _check_size(path: str, is_npy: bool, max_pixels: int) -> None:
@@ -68,7 +69,7 @@ def _check_size(path: str, is_npy: bool, max_pixels: int) -> None:
       shape = np.load(path, mmap_mode='r', allow_pickle=False).shape
     except (OSError, ValueError) as e:
       raise UserError(f'cannot read array {path}: {e}') from e
-    h, w = _image_shape(shape)
+    _, h, w, _ = _layout(shape)
   else:
     w, h = image_io.size_of(path)
   if h * w > max_pixels:
@@ -88,12 +89,9 @@ def _read(path: str, is_npy: bool, max_pixels: int) -> np.ndarray:
 def _tile_progress(path: str, img: np.ndarray, tile: int, scale: int, every: float = 5.0):
   """For an image of many tiles: a line on stderr saying its size and the memory it takes, then
   one every `every` seconds with the tiles done and the time left. None for smaller images."""
-  h, w = _image_shape(img.shape)
+  images, h, w, channels = _layout(img.shape)
   if h * w < 16 * tile * tile:
     return None
-  hwc = img.ndim == 2 or (img.ndim == 3 and img.shape[-1] <= 4)
-  images, channels = (1, img.shape[-1] if img.ndim == 3 else 1) if hwc else \
-      (img.shape[0], img.shape[-1] if img.ndim == 4 else 1)
   # Six float32 copies of the output: the tiles' output, colour conversions, clipping and the
   # integer pixels (a 12-megapixel RGB photo through pretrained:photo peaked at 3.2 GB).
   gigabytes = images * h * w * scale ** 2 * channels * 4 * 6 / 1e9
