@@ -14,7 +14,7 @@ RGB_TO_YCBCR = np.array([_LUMA, [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR).astype(np.float32)
 # The super-resolution literature measures on studio-range luma (MATLAB's rgb2ycbcr), Y in
 # [16, 235] / 255: 16/255 + 219/255 * full-range Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255.
-_STUDIO_OFFSET, _STUDIO_GAIN = 16.0 / 255.0, 219.0 / 255.0
+STUDIO_OFFSET, STUDIO_GAIN = 16.0 / 255.0, 219.0 / 255.0
 
 DEGRADATIONS = ('area', 'bicubic')
 
@@ -26,11 +26,11 @@ def luma(rgb):
 
 def to_studio_range(y):
   """Full-range luma (or grey) in [0, 1] -> studio range [16, 235] / 255."""
-  return _STUDIO_OFFSET + _STUDIO_GAIN * y
+  return STUDIO_OFFSET + STUDIO_GAIN * y
 
 
 def from_studio_range(y):
-  return (y - _STUDIO_OFFSET) / _STUDIO_GAIN
+  return (y - STUDIO_OFFSET) / STUDIO_GAIN
 
 
 def studio_luma(rgb):

@@ -1,0 +1,158 @@
+"""A trained model as an ONNX graph of standard operators: `Upscaler.upscale` outside JAX.
+
+The graph takes float32 NHWC images in [0, 1] with the model's channel count, of any batch,
+height and width (2 pixels or more on each side), and returns what `flax_srae.load(...)
+.upscale(x)` returns for them: input clipped, a literature-protocol luma model's studio range,
+odd sizes reflect-padded to even and cropped back, the output clipped. It is built from the
+config and the weights, layer by layer as `models.py` defines each architecture (tested against
+the Flax models), in the NCHW layout of ONNX's Conv.
+
+jax2onnx, which would trace the JAX function instead, was tried and not used: its releases
+for JAX 0.12 mis-convert slices and padding with dynamic sizes, and pin orbax-checkpoint below
+the version this package needs (experiments/README.md, "ONNX").
+"""
+import itertools
+
+import numpy as np
+import onnx
+from onnx import helper
+from onnx import numpy_helper
+
+from flax_srae import image_ops
+from flax_srae import models
+
+OPSET = 17  # Resize's cubic modes, Pad with reflect, DepthToSpace CRD: onnxruntime >= 1.14
+INPUT, OUTPUT = 'images', 'upscaled'
+
+
+class _Graph:
+  """Nodes and constants of a graph under construction; each op returns its output's name."""
+
+  def __init__(self):
+    self.nodes, self.constants = [], []
+    self._names = itertools.count()
+
+  def const(self, value, dtype=np.float32) -> str:
+    name = f'c{next(self._names)}'
+    self.constants.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+    return name
+
+  def op(self, op_type: str, *inputs: str, **attributes) -> str:
+    name = f'{op_type.lower()}{next(self._names)}'
+    self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attributes))
+    return name
+
+  def conv(self, x: str, layer, stride: int = 1) -> str:
+    """Flax's nn.Conv (HWIO kernel, odd size, 'SAME'; the encoder's stride-2 convolution pads
+    1 on each side too)."""
+    kernel = np.asarray(layer['kernel'], np.float32)
+    pad = kernel.shape[0] // 2
+    return self.op('Conv', x, self.const(kernel.transpose(3, 2, 0, 1)),
+                   self.const(layer['bias']), pads=[pad] * 4, strides=[stride] * 2)
+
+  def conv_transpose2x(self, x: str, layer) -> str:
+    """`models.ConvTranspose2x`: Flax convolves the 2x-dilated input with the kernel as it is
+    (padding 2); ONNX's ConvTranspose does so with the kernel flipped, in (in, out) order."""
+    kernel = np.asarray(layer['kernel'], np.float32)[::-1, ::-1].transpose(2, 3, 0, 1)
+    return self.op('ConvTranspose', x, self.const(kernel), self.const(layer['bias']),
+                   pads=[1] * 4, strides=[2, 2])
+
+  def relu(self, x: str) -> str:
+    return self.op('Relu', x)
+
+  def add(self, x: str, y: str) -> str:
+    return self.op('Add', x, y)
+
+  def upscale2x(self, x: str, a: float, exclude_outside: int) -> str:
+    """Cubic x2 resampling at half-pixel centres: a=-0.75 with edge pixels repeated is
+    `image_ops.cubic_upscale2x` (PyTorch's), a=-0.5 with out-of-image taps dropped and the
+    rest renormalised is `jax.image.resize`'s 'cubic'."""
+    return self.op('Resize', x, '', self.const([1, 1, 2, 2]), mode='cubic', cubic_coeff_a=a,
+                   exclude_outside=exclude_outside,
+                   coordinate_transformation_mode='half_pixel')
+
+
+def _layers(params, name: str):
+  """Flax's auto-named layers of one class in creation order: Conv_0, Conv_1, ..."""
+  return (params[f'{name}_{i}'] for i in itertools.count())
+
+
+def _seed_family(g: _Graph, x: str, params, config) -> str:
+  conv, up = _layers(params, 'Conv'), _layers(params, 'ConvTranspose2x')
+  y = g.relu(g.conv(x, next(conv)))
+  y = g.relu(g.conv(y, next(conv), stride=2))
+  y = g.relu(g.conv(y, next(conv)))
+  y = g.relu(g.conv_transpose2x(y, next(up)))
+  if models.scale_of(config) == 2:
+    y = g.relu(g.conv_transpose2x(y, next(up)))
+  else:
+    y = g.relu(g.conv(y, next(conv)))
+  y = g.conv(y, next(conv))
+  if config.model == 'seed_residual':
+    y = g.add(y, g.upscale2x(x, -0.5, exclude_outside=1))
+  return y
+
+
+def _sub_pixel_on_cubic(g: _Graph, features: str, x: str, layer) -> str:
+  # DepthToSpace's CRD mode is PyTorch's pixel_shuffle order, that of `models.depth_to_space`.
+  y = g.op('DepthToSpace', g.conv(features, layer), blocksize=2, mode='CRD')
+  return g.add(y, g.upscale2x(x, -0.75, exclude_outside=0))
+
+
+def _edsr(g: _Graph, x: str, params, config) -> str:
+  conv = _layers(params, 'Conv')
+  head = g.conv(x, next(conv))
+  y = head
+  for _ in range(config.num_blocks):
+    # models.ResidualSR writes `conv()(relu(conv()(y)))`: Python makes the outer layer first,
+    # so it has the lower number though it runs second.
+    second, first = next(conv), next(conv)
+    y = g.add(y, g.conv(g.relu(g.conv(y, first)), second))
+  return _sub_pixel_on_cubic(g, g.add(y, head), x, next(conv))
+
+
+def _espcn(g: _Graph, x: str, params, config) -> str:
+  del config
+  conv = _layers(params, 'Conv')
+  y = g.relu(g.conv(x, next(conv)))
+  y = g.relu(g.conv(y, next(conv)))
+  return _sub_pixel_on_cubic(g, y, x, next(conv))
+
+
+def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
+  """The ONNX model of `Upscaler(config, params, step).upscale` on float32 NHWC input."""
+  g = _Graph()
+  network = {'edsr': _edsr, 'espcn': _espcn}.get(config.model, _seed_family)
+  studio = config.get('protocol') == 'literature' and config.channels == 1
+  zero, one = g.const(0.0), g.const(1.0)
+  x = g.op('Clip', INPUT, zero, one)
+  if studio:
+    x = g.op('Add', g.op('Mul', x, g.const(image_ops.STUDIO_GAIN)),
+             g.const(image_ops.STUDIO_OFFSET))
+  x = g.op('Transpose', x, perm=[0, 3, 1, 2])
+  # The encoder halves its input: odd sizes are reflect-padded by one row or column at the
+  # bottom or right and the output cropped back, as `Upscaler` does.
+  size = g.op('Slice', g.op('Shape', x), g.const([2], np.int64), g.const([4], np.int64))
+  pads = g.op('Concat', g.const([0] * 6, np.int64), g.op('Mod', size, g.const([2, 2], np.int64)),
+              axis=0)
+  x = g.op('Pad', x, pads, mode='reflect')
+  y = g.op('Clip', network(g, x, params, config), zero, one)
+  out_size = g.op('Mul', size, g.const([models.scale_of(config)] * 2, np.int64))
+  y = g.op('Slice', y, g.const([0, 0], np.int64), out_size, g.const([2, 3], np.int64))
+  if studio:
+    y = g.op('Div', g.op('Sub', y, g.const(image_ops.STUDIO_OFFSET)),
+             g.const(image_ops.STUDIO_GAIN))
+  y = g.op('Clip', y, zero, one)
+  g.nodes.append(helper.make_node('Transpose', [y], [OUTPUT], perm=[0, 2, 3, 1]))
+
+  def images(height, width):
+    return helper.make_tensor_value_info(
+        INPUT if height == 'height' else OUTPUT, onnx.TensorProto.FLOAT,
+        ['batch', height, width, config.channels])
+
+  graph = helper.make_graph(g.nodes, name, [images('height', 'width')],
+                            [images('out_height', 'out_width')], g.constants)
+  model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                            producer_name='flax_srae')
+  onnx.checker.check_model(model)
+  return model

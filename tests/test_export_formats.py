@@ -1,0 +1,157 @@
+"""ONNX and StableHLO exports compute what `Upscaler.upscale` computes."""
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import flax_srae
+from flax_srae import export
+from flax_srae import image_io
+from flax_srae import image_ops
+from flax_srae import inference
+from flax_srae import input_pipeline
+from flax_srae import models
+from flax_srae.errors import UserError
+from conftest import MNIST_DIR, SUN80_DIR
+
+onnxruntime = pytest.importorskip('onnxruntime', reason="the onnx extra: pip install -e '.[onnx]'")
+
+# Float rounding: the same function computed by another runtime (an 8-bit step is 0.0039).
+TOLERANCE = 1e-5
+
+
+def _random_upscaler(model: str, channels: int) -> inference.Upscaler:
+  """A small model of each architecture with every weight random: zero-initialised last
+  layers would hide a wrong layer order."""
+  from configs import default
+  config = default.get_config()
+  config.update(model=model, channels=channels, features=(4, 8, 8), width=8, num_blocks=2)
+  params = models.create_model(config).init(jax.random.key(0), jnp.zeros((1, 8, 8, channels)))
+  leaves, tree = jax.tree_util.tree_flatten(params['params'])
+  keys = jax.random.split(jax.random.key(1), len(leaves))
+  params = tree.unflatten([0.2 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+  return inference.Upscaler(config, params, step=0)
+
+
+def _onnx_session(upscaler):
+  data = export._onnx(upscaler)  # pylint: disable=protected-access
+  return onnxruntime.InferenceSession(data, providers=['CPUExecutionProvider'])
+
+
+def _run(session, x):
+  return session.run(None, {'images': np.asarray(x, np.float32)})[0]
+
+
+@pytest.mark.parametrize('model', models.MODELS)
+@pytest.mark.parametrize('channels', [1, 3])
+def test_the_onnx_graph_of_every_architecture_equals_upscale(model, channels):
+  upscaler = _random_upscaler(model, channels)
+  session = _onnx_session(upscaler)
+  rng = np.random.default_rng(0)
+  for shape in [(2, 10, 12), (1, 3, 2)]:  # even; odd (padded, cropped back) and tiny
+    x = rng.random(shape + (channels,), np.float32)
+    y = _run(session, x)
+    expected = upscaler.upscale(x)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, atol=TOLERANCE, rtol=0)
+
+
+def test_a_bfloat16_model_exports_its_float32_function_and_says_so(capsys):
+  upscaler = _random_upscaler('edsr', 1)
+  upscaler.config.dtype = 'bfloat16'
+  session = _onnx_session(inference.Upscaler(upscaler.config, upscaler.params, step=0))
+  assert 'the ONNX graph in float32: they differ by up to' in capsys.readouterr().out
+  x = np.random.default_rng(0).random((1, 9, 7, 1), np.float32)
+  upscaler.config.dtype = 'float32'
+  expected = inference.Upscaler(upscaler.config, upscaler.params, step=0).upscale(x)
+  np.testing.assert_allclose(_run(session, x), expected, atol=TOLERANCE, rtol=0)
+
+
+def _sun80_eval_luma(count: int):
+  """Luma of real photos the shipped model never saw (sun80 files [70, 80)), float in [0, 1]."""
+  if not os.path.isdir(SUN80_DIR):
+    pytest.skip('needs ../shared/data/sun80')
+  names = sorted(f for f in os.listdir(SUN80_DIR) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
+  return [np.asarray(image_ops.luma(image_io.to_float(image_io.read_array(
+      os.path.join(SUN80_DIR, name))))) for name in names[70:70 + count]]
+
+
+def test_pretrained_photo_in_onnx_equals_upscale_on_real_photos(tmp_path):
+  upscaler = flax_srae.load('pretrained:photo')
+  out = str(tmp_path / 'photo.onnx')
+  export.export('pretrained:photo', out, format='onnx')
+  session = onnxruntime.InferenceSession(out, providers=['CPUExecutionProvider'])
+  first, second = _sun80_eval_luma(2)
+  # A whole photo (upscale tiles it; the graph takes it whole), an odd-sized crop, a batch.
+  for x in [first[None], second[None, :121, :203], np.stack([first[:64, :96], second[:64, :96]])]:
+    y = _run(session, x)
+    assert y.shape == (x.shape[0], 2 * x.shape[1], 2 * x.shape[2], 1)
+    np.testing.assert_allclose(y, upscaler.upscale(x), atol=TOLERANCE, rtol=0)
+
+
+def test_pretrained_mnist_in_onnx_equals_upscale_on_real_digits(tmp_path):
+  if not os.path.isdir(MNIST_DIR):
+    pytest.skip('needs ../shared/data/mnist')
+  upscaler = flax_srae.load('pretrained:mnist')
+  out = str(tmp_path / 'mnist.onnx')
+  export.export('pretrained:mnist', out, format='onnx')
+  session = onnxruntime.InferenceSession(out, providers=['CPUExecutionProvider'])
+  config = upscaler.config.copy_and_resolve_references()
+  config.data_dir = MNIST_DIR
+  hr = np.stack(input_pipeline.load_split(config, 'test[8000:8064]'))
+  lr = np.asarray(image_ops.degrade(hr, config.degradation))
+  for x in [lr, hr[:5]]:  # 14x14 digits, as trained; 28x28 ones, a size it never saw
+    np.testing.assert_allclose(_run(session, x), upscaler.upscale(x), atol=TOLERANCE, rtol=0)
+
+
+def test_the_stablehlo_export_equals_upscale_on_even_sizes_and_refuses_odd_ones(tmp_path):
+  upscaler = flax_srae.load('pretrained:photo')
+  out = str(tmp_path / 'photo.stablehlo')
+  export.export('pretrained:photo', out, format='stablehlo')
+  with open(out, 'rb') as f:
+    exported = jax.export.deserialize(f.read())
+  assert set(exported.platforms) == {'cpu', 'cuda', 'tpu'}
+  rng = np.random.default_rng(0)
+  for shape in [(1, 16, 24, 1), (3, 40, 10, 1)]:
+    x = rng.random(shape, np.float32)
+    np.testing.assert_allclose(np.asarray(exported.call(x)), upscaler.upscale(x),
+                               atol=TOLERANCE, rtol=0)
+  with pytest.raises(ValueError, match='remainder'):
+    exported.call(np.zeros((1, 15, 16, 1), np.float32))
+
+
+def test_export_formats_refuse_bad_requests_and_overwrite_nothing(tmp_path):
+  out = tmp_path / 'model.onnx'
+  out.write_bytes(b'mine')
+  with pytest.raises(UserError, match='exists'):
+    export.export('pretrained:mnist', str(out), format='onnx')
+  assert out.read_bytes() == b'mine'
+  with pytest.raises(UserError, match='does not exist: create it'):
+    export.export('pretrained:mnist', str(tmp_path / 'no' / 'm.onnx'), format='onnx')
+  with pytest.raises(UserError, match='orbax exports only'):
+    export.export('pretrained:mnist', str(tmp_path / 'm.onnx'), data_dir='x', format='onnx')
+  with pytest.raises(UserError, match='unknown format'):
+    export.export('pretrained:mnist', str(tmp_path / 'm.tflite'), format='tflite')
+  assert sorted(os.listdir(tmp_path)) == ['model.onnx']
+
+
+def test_onnx_export_without_the_extra_names_the_install_command(tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # what `import` meets when absent
+  with pytest.raises(UserError, match=r"pip install -e '\.\[onnx\]'"):
+    export.export('pretrained:mnist', str(tmp_path / 'm.onnx'), format='onnx')
+  assert not os.listdir(tmp_path)
+
+
+def test_export_cli_writes_onnx_and_refuses_in_one_line(tmp_path):
+  out = str(tmp_path / 'mnist.onnx')
+  command = [sys.executable, '-m', 'flax_srae.export', '--workdir=pretrained:mnist',
+             '--format=onnx', f'--output={out}']
+  done = subprocess.run(command, capture_output=True, text=True, check=True)
+  assert done.stdout.startswith(f'wrote {out}: edsr step')
+  again = subprocess.run(command, capture_output=True, text=True)
+  assert again.returncode == 1 and again.stderr.strip().startswith('error: ')
+  assert len(again.stderr.strip().splitlines()) == 1 and 'Traceback' not in again.stderr
