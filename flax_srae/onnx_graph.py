@@ -7,9 +7,9 @@ odd sizes reflect-padded to even and cropped back, the output clipped. It is bui
 config and the weights, layer by layer as `models.py` defines each architecture (tested against
 the Flax models), in the NCHW layout of ONNX's Conv.
 
-jax2onnx, which would trace the JAX function instead, was tried and not used: its releases
-for JAX 0.12 mis-convert slices and padding with dynamic sizes, and pin orbax-checkpoint below
-the version this package needs (experiments/README.md, "ONNX").
+jax2onnx, which would trace the JAX function instead, was tried and not used: 0.13 and 0.17
+mis-convert the slices and padding `upscale` needs, on JAX 0.10 and 0.12, and 0.16+ pin
+orbax-checkpoint below the version this package needs (experiments/README.md, "ONNX").
 """
 import itertools
 

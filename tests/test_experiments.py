@@ -89,3 +89,26 @@ def test_speed_tables_are_written_from_the_records():
   assert ('| wall s to 28 dB, compile and evaluations included: default edsr vs the peer | '
           '24.0-26.0 | 160.0-inf | 0.15 / 0.00 | <= 0.25 | yes |'
           in speed.peer_table(records))
+
+
+_onnx_spec = importlib.util.spec_from_file_location('onnx_speed', os.path.join(
+    ROOT, 'experiments', 'onnx_speed.py'))
+onnx_speed = importlib.util.module_from_spec(_onnx_spec)
+_onnx_spec.loader.exec_module(onnx_speed)
+
+
+def test_onnx_speed_table_gives_ranges_and_ratios_within_rounds():
+  rows = [{'round': 0, 'workload': 'photo', 'jax': 10.0, 'onnx': 8.0},
+          {'round': 1, 'workload': 'photo', 'jax': 8.0, 'onnx': 8.0},
+          {'round': 0, 'workload': 'mnist', 'jax': 1000.0, 'onnx': 1500.0},
+          {'round': 1, 'workload': 'mnist', 'jax': 1200.0, 'onnx': 1200.0}]
+  table = onnx_speed.table(rows)
+  assert '| photo | 8-10 | 8-8 | 0.80-1.00x |' in table
+  assert '| mnist | 1,000-1,200 | 1,200-1,500 | 1.00-1.50x |' in table
+  assert table.endswith('2 rounds.')
+
+
+def test_readme_onnx_table_is_the_one_the_record_gives():
+  record = os.path.join(ROOT, 'experiments', 'onnx', '2026-12-02.jsonl')
+  with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
+    assert onnx_speed.table(onnx_speed._rows(record)) in f.read()  # pylint: disable=protected-access

@@ -37,7 +37,7 @@ def test_both_models_ship_small_with_their_config_and_figures():
       assert json.load(f)['eval']['psnr'] > 0
 
 
-def test_the_package_build_carries_the_shipped_models(tmp_path):
+def test_the_package_build_carries_the_shipped_models_and_the_page(tmp_path):
   # build_py is the step that puts package data into wheels and installs, configured by
   # pyproject.toml; run on a clean copy, since a checkout's stale *.egg-info could supply the
   # file list instead. Nothing is downloaded.
@@ -56,6 +56,7 @@ def test_the_package_build_carries_the_shipped_models(tmp_path):
                for f in fs}
     built = os.path.join(tmp_path, 'lib', 'flax_srae', 'pretrained', name)
     assert shipped and all(os.path.isfile(os.path.join(built, p)) for p in shipped)
+  assert os.path.isfile(os.path.join(tmp_path, 'lib', 'flax_srae', 'web', 'index.html'))
 
 
 def _y_psnr(a, b):

@@ -1,0 +1,277 @@
+"""A local web page that upscales an image and compares the model with bicubic.
+
+  python -m flax_srae.serve --model=pretrained:photo     # then open http://127.0.0.1:8000/
+
+Routes: GET / (the page, `web/index.html`), GET /model (the model as JSON), POST /upscale with
+the image file as the request body (the model's x2 as PNG; `?method=bicubic`: the bicubic x2).
+Images are read and written as by `predict` (16-bit PNGs stay 16-bit, EXIF orientation is
+honoured, grey, colour and alpha all work). Standard library only: one thread per request, one
+model call at a time. Every refused request gets a one-line text answer and the server keeps
+serving.
+"""
+import contextlib
+import errno
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+import importlib.resources
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+from absl import flags
+from absl import logging
+import numpy as np
+
+from flax_srae import cli
+from flax_srae import evaluation
+from flax_srae import image_io
+from flax_srae import inference
+from flax_srae.errors import UserError
+
+MAX_BYTES = 50_000_000
+MAX_PIXELS = 4096 * 4096
+METHODS = ('model', 'bicubic')
+TEXT = 'text/plain; charset=utf-8'
+
+
+class _Refused(Exception):
+  """A request the server answers with `status` and the one-line `message`."""
+
+  def __init__(self, status: int, message: str):
+    super().__init__(message)
+    self.status = status
+
+
+def bicubic(image: np.ndarray) -> np.ndarray:
+  """The x2 bicubic of an HW/HWC integer image, same dtype and layout: the upscaler of the
+  project's "bicubic" figures (`evaluation.baseline`), on every channel."""
+  x = image_io.to_float(image)
+  nhwc = x.reshape((1,) + x.shape[:2] + (-1,))
+  y = np.asarray(evaluation.baseline(nhwc, 2))
+  y = np.round(y * np.iinfo(image.dtype).max).astype(image.dtype)
+  return y.reshape(y.shape[1:3] + image.shape[2:])
+
+
+class _Server(ThreadingHTTPServer):
+  """The HTTP server with what its handlers share: the model, its name, the limits, the page."""
+
+  def __init__(self, address, upscaler: inference.Upscaler, name: str, max_bytes: int,
+               max_pixels: int):
+    super().__init__(address, _Handler)
+    self.upscaler = upscaler
+    self.name = name
+    self.max_bytes = max_bytes
+    self.max_pixels = max_pixels
+    self.model_lock = threading.Lock()  # one upscale at a time: each may take all the cores
+    self.page = importlib.resources.files('flax_srae').joinpath('web/index.html').read_bytes()
+
+
+def make_server(upscaler: inference.Upscaler, name: str, host: str = '127.0.0.1', port: int = 0,
+                max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> ThreadingHTTPServer:
+  """A server of `upscaler` (shown as `name`) listening on host:port (0: a free port, read it
+  from `server.server_address`); the caller runs `serve_forever()` and ends with `shutdown()`
+  and `server_close()`."""
+  if upscaler.scale != 2:
+    raise UserError(f'{name} is an {upscaler.config.model} of scale {upscaler.scale}: the page '
+                    f'compares x2 super-resolution with bicubic; serve a x2 model')
+  for flag, value in (('max_bytes', max_bytes), ('max_pixels', max_pixels)):
+    if value <= 0:
+      raise UserError(f'--{flag} must be positive, got {value}')
+  try:
+    return _Server((host, port), upscaler, name, max_bytes, max_pixels)
+  except OSError as e:
+    if e.errno == errno.EADDRINUSE:
+      raise UserError(f'port {port} is in use: pass another --port (--port=0 picks a free '
+                      f'one)') from e
+    raise UserError(f'cannot listen on {host}:{port}: {e.strerror or e}; pass another --host '
+                    f'or --port') from e
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+  host, port = server.server_address[:2]
+  return f'http://{host}:{port}/'
+
+
+@contextlib.contextmanager
+def serving(upscaler: inference.Upscaler, name: str, **kwargs):
+  """`make_server(upscaler, name, **kwargs)` serving in a background thread for the `with`
+  block, which gets its URL: for tests, scripts and notebooks."""
+  server = make_server(upscaler, name, **kwargs)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    yield url_of(server)
+  finally:
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+class _Handler(BaseHTTPRequestHandler):
+  """Answers one request per connection (`Connection: close`): nothing is left over between
+  requests, whatever a refused one did not read."""
+  # HTTP/1.1 so that curl's `Expect: 100-continue` (bodies over 1 MB) is answered at once
+  # instead of after its one-second wait.
+  protocol_version = 'HTTP/1.1'
+  timeout = 60  # seconds a silent client may hold its thread
+  server: _Server
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    self._answer()
+
+  def do_POST(self):  # pylint: disable=invalid-name
+    self._answer()
+
+  def log_request(self, code='-', size='-'):
+    """Quiet: no line per request. Errors are still logged (`log_error`, the 500s)."""
+
+  def _answer(self):
+    self.body_read = False
+    try:
+      status, content_type, body, headers = self._route()
+    except _Refused as e:
+      status, content_type, body, headers = e.status, TEXT, f'{e}\n'.encode(), {}
+    except Exception as e:  # pylint: disable=broad-except
+      logging.exception('internal error answering %s %s', self.command, self.path)
+      status, content_type, body, headers = 500, TEXT, (
+          f'internal error: {type(e).__name__}: {e}'.replace('\n', ' ') + '\n').encode(), {}
+    if not self.body_read:
+      self._discard_body()
+    try:
+      self.send_response(status)
+      for key, value in {'Content-Type': content_type, 'Content-Length': str(len(body)),
+                         'Cache-Control': 'no-store', 'Connection': 'close', **headers}.items():
+        self.send_header(key, value)
+      self.end_headers()
+      self.wfile.write(body)
+    except ConnectionError:
+      pass  # the client left (a reloaded page): nobody to answer
+
+  def _route(self):
+    """(status, content type, body, extra headers) of the request, or raises _Refused."""
+    url = urlsplit(self.path)
+    routes = {('GET', '/'): self._page, ('GET', '/model'): self._model,
+              ('POST', '/upscale'): lambda: self._upscale(url.query)}
+    if (self.command, url.path) in routes:
+      return routes[self.command, url.path]()
+    allowed = [method for method, path in routes if path == url.path]
+    if allowed:
+      raise _Refused(405, f'{url.path} takes {" or ".join(allowed)}, not {self.command}')
+    raise _Refused(404, f'no page {url.path}: the routes are GET /, GET /model, '
+                        f'POST /upscale')
+
+  def _page(self):
+    return 200, 'text/html; charset=utf-8', self.server.page, {}
+
+  def _model(self):
+    upscaler = self.server.upscaler
+    info = {'model': self.server.name, 'architecture': upscaler.config.model,
+            'scale': upscaler.scale, 'channels': upscaler.config.channels,
+            'step': upscaler.step}
+    return 200, 'application/json', json.dumps(info).encode(), {}
+
+  def _upscale(self, query: str):
+    method = parse_qs(query).get('method', ['model'])[-1]
+    if method not in METHODS:
+      raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
+                          f'model')
+    body = self._read_body()
+    with tempfile.TemporaryDirectory() as tmp:
+      image = self._decode(body, os.path.join(tmp, 'upload'))
+      with self.server.model_lock if method == 'model' else contextlib.nullcontext():
+        t0 = time.perf_counter()  # after the wait for the lock: the upscale alone
+        out = self.server.upscaler.upscale(image) if method == 'model' else bicubic(image)
+        elapsed = time.perf_counter() - t0
+      path = os.path.join(tmp, 'x2.png')
+      image_io.write_array(path, out)
+      with open(path, 'rb') as f:
+        png = f.read()
+    return 200, 'image/png', png, {'X-Elapsed-Seconds': f'{elapsed:.3f}'}
+
+  def _declared_length(self) -> int:
+    """The body's Content-Length: refused when missing (411) or not a number (400)."""
+    length = self.headers.get('Content-Length')
+    if length is None:
+      raise _Refused(411, 'missing Content-Length: send the image file as the request body')
+    if not re.fullmatch('[0-9]+', length.strip()):
+      raise _Refused(400, f'bad Content-Length {length!r}: send the image file as the request '
+                          f'body')
+    return int(length)
+
+  def _read_body(self) -> bytes:
+    """The request body, refused (413) above --max_bytes before any of it is read."""
+    length = self._declared_length()
+    if length > self.server.max_bytes:
+      raise _Refused(413, f'upload of {length:,} bytes is above the limit of '
+                          f'{self.server.max_bytes:,}: start the server with '
+                          f'--max_bytes={length} to allow it')
+    if length == 0:
+      raise _Refused(400, 'empty upload: send the image file as the request body')
+    self.body_read = True
+    return self.rfile.read(length)
+
+  def _discard_body(self):
+    """Reads and drops a body left unread (refused for its size or its path): a client still
+    sending it would otherwise meet a reset connection instead of the answer."""
+    self.body_read = True
+    try:
+      left = self._declared_length()
+    except _Refused:
+      return  # no length to read: the connection closes, and takes what is left with it
+    while left > 0:
+      chunk = self.rfile.read(min(left, 1 << 20))
+      if not chunk:
+        return
+      left -= len(chunk)
+
+  def _decode(self, body: bytes, path: str) -> np.ndarray:
+    """The uploaded image's pixels, read as `predict` reads a file; refused (413) above
+    --max_pixels from its header, before it is decoded."""
+    with open(path, 'wb') as f:
+      f.write(body)
+    try:
+      width, height = image_io.size_of(path)
+      if width * height > self.server.max_pixels:
+        raise _Refused(413, f'image of {width}x{height} ({width * height:,} pixels) is above '
+                            f'the limit of {self.server.max_pixels:,}: start the server with '
+                            f'--max_pixels={width * height} to allow it')
+      return image_io.read_array(path, self.server.max_pixels)
+    except UserError as e:
+      raise _Refused(400, str(e).replace(path, 'upload')) from e
+
+
+def _main():
+  f = flags.FLAGS
+  upscaler = inference.load(f.model, f.step)
+  server = make_server(upscaler, f.model, f.host, f.port, f.max_bytes, f.max_pixels)
+  print(f'serving {f.model} ({upscaler.config.model}, x{upscaler.scale}) at {url_of(server)} '
+        f'— Ctrl-C to stop', flush=True)
+  try:
+    server.serve_forever()
+  except KeyboardInterrupt:
+    pass  # Ctrl-C is how it stops
+  finally:
+    server.server_close()
+
+
+def _define_flags():
+  """Flags exist only when this module is the program, so library imports never clash."""
+  flags.DEFINE_string('model', None, "'pretrained:photo', 'pretrained:mnist' or a training "
+                      'workdir.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
+  flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on (0.0.0.0: every interface, '
+                      'so other machines can reach it).')
+  flags.DEFINE_integer('port', 8000, 'Port to listen on (0: any free one).')
+  flags.DEFINE_integer('max_bytes', MAX_BYTES, 'Larger uploads are refused.')
+  flags.DEFINE_integer('max_pixels', MAX_PIXELS, 'Larger images (width x height) are refused.')
+  flags.mark_flag_as_required('model')
+
+
+if __name__ == '__main__':
+  _define_flags()
+  cli.run(_main, quiet=True)

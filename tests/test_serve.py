@@ -1,0 +1,258 @@
+"""`python -m flax_srae.serve`: the server in a thread of this process, talked to over HTTP."""
+import http.client
+import io
+import json
+import logging
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import jax
+import numpy as np
+from PIL import Image
+import pytest
+
+import flax_srae
+from flax_srae import image_io
+from flax_srae import serve
+from flax_srae.errors import UserError
+from conftest import SUN80_DIR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Small limits, so that refused uploads stay small.
+MAX_BYTES, MAX_PIXELS = 100_000, 100 * 100
+
+
+@pytest.fixture(scope='module')
+def upscaler(trained_workdir):
+  return flax_srae.load(trained_workdir)
+
+
+@pytest.fixture(scope='module')
+def url(upscaler):
+  with serve.serving(upscaler, 'tiny', max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS) as base:
+    yield base
+
+
+def request(url, data=None):
+  """(status, headers, body) of a GET, or of a POST of `data`, errors included."""
+  try:
+    with urllib.request.urlopen(url, data, timeout=120) as r:
+      return r.status, r.headers, r.read()
+  except urllib.error.HTTPError as e:
+    return e.code, e.headers, e.read()
+
+
+def png_array(body: bytes, tmp_path) -> np.ndarray:
+  """An answer's PNG, read as the server reads uploads."""
+  path = tmp_path / 'answer.png'
+  path.write_bytes(body)
+  return image_io.read_array(str(path))
+
+
+def sun80_crop(tmp_path, width, height) -> pathlib.Path:
+  """The top-left corner of the first of sun80's eval photos (the last 10 files), as a PNG."""
+  name = sorted(os.listdir(SUN80_DIR))[-10]
+  path = tmp_path / f'{os.path.splitext(name)[0]}.png'
+  with Image.open(os.path.join(SUN80_DIR, name)) as im:
+    im.crop((0, 0, width, height)).save(path)
+  return path
+
+
+@pytest.fixture
+def images(tmp_path):
+  """Uploads of three kinds: 8-bit RGB JPEG, 16-bit grey PNG, 8-bit RGBA PNG; odd sizes."""
+  rng = np.random.default_rng(0)
+  ramp = np.linspace(0, 1, 31)[None, :, None] * np.linspace(0, 1, 23)[:, None, None]
+  paths = []
+  for name, channels, top in (('rgb.jpg', 3, 255), ('grey16.png', 1, 65535),
+                              ('rgba.png', 4, 255)):
+    x = np.clip(ramp + 0.1 * rng.random((23, 31, channels)), 0, 1)
+    dtype = np.uint8 if top == 255 else np.uint16
+    path = tmp_path / name
+    image_io.write_array(str(path), np.round(x * top).astype(dtype).squeeze())
+    paths.append(path)
+  return paths
+
+
+def test_upscale_answers_the_models_png_at_twice_the_size(url, upscaler, images, tmp_path):
+  for path in images:
+    status, headers, body = request(url + 'upscale', path.read_bytes())
+    assert status == 200 and headers['Content-Type'] == 'image/png'
+    assert float(headers['X-Elapsed-Seconds']) >= 0
+    image = image_io.read_array(path)
+    out = png_array(body, tmp_path)
+    assert out.shape[:2] == (2 * image.shape[0], 2 * image.shape[1])
+    # The pixels `predict` would write, in the input's dtype and layout (16-bit stays 16-bit).
+    np.testing.assert_array_equal(out, upscaler.upscale(image))
+
+
+def test_bicubic_method_is_the_projects_cubic_on_every_channel(url, images, tmp_path):
+  for path in images:
+    status, _, body = request(url + 'upscale?method=bicubic', path.read_bytes())
+    assert status == 200
+    image = image_io.read_array(path)
+    top = np.iinfo(image.dtype).max
+    x = image.reshape(image.shape[:2] + (-1,)).astype(np.float32) / top
+    h, w, c = x.shape
+    expected = np.clip(np.asarray(jax.image.resize(x, (2 * h, 2 * w, c), 'cubic')), 0, 1)
+    expected = np.round(expected * top).astype(image.dtype).reshape(
+        (2 * h, 2 * w) + image.shape[2:])
+    np.testing.assert_array_equal(png_array(body, tmp_path), expected)
+
+
+def test_page_and_model_info(url):
+  status, headers, page = request(url)
+  assert status == 200 and headers['Content-Type'] == 'text/html; charset=utf-8'
+  for element in (b'id="file"', b'id="status"', b'id="error"', b'id="result"'):
+    assert element in page
+  assert b'://' not in page  # self-contained: the machine may be offline
+  status, headers, body = request(url + 'model')
+  assert status == 200 and headers['Content-Type'] == 'application/json'
+  assert json.loads(body) == {'model': 'tiny', 'architecture': 'seed_residual', 'scale': 2,
+                              'channels': 1, 'step': 3}
+
+
+def _post_with_length(url, length):
+  """POST /upscale with no body and the given Content-Length header (None: none), which urllib
+  would set right."""
+  address = urllib.parse.urlsplit(url)
+  conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+  conn.putrequest('POST', '/upscale')
+  if length is not None:
+    conn.putheader('Content-Length', length)
+  conn.endheaders()
+  response = conn.getresponse()
+  status, body = response.status, response.read()
+  conn.close()
+  return status, None, body
+
+
+def test_bad_requests_get_one_line_each_and_the_server_keeps_serving(url, images, tmp_path):
+  buffer = io.BytesIO()
+  Image.fromarray(np.zeros((100, 120), np.uint8)).save(buffer, 'PNG')
+  too_big = buffer.getvalue()  # a few hundred bytes of PNG
+  cases = [  # (status, what the one line says, the request)
+      (400, 'empty upload: send the image file as the request body',
+       lambda: request(url + 'upscale', b'')),
+      (400, "cannot read image upload: cannot identify image file 'upload'",
+       lambda: request(url + 'upscale', b'not an image at all')),
+      # Bigger than the sockets' buffers: the server reads it to the end, so the client
+      # gets the answer rather than a reset connection.
+      (413, f'upload of 8,000,000 bytes is above the limit of {MAX_BYTES:,}: start the '
+            f'server with --max_bytes=8000000', lambda: request(url + 'upscale', bytes(8 * 10**6))),
+      (411, 'missing Content-Length: send the image file as the request body',
+       lambda: _post_with_length(url, None)),
+      (400, "bad Content-Length '12kB': send the image file as the request body",
+       lambda: _post_with_length(url, '12kB')),
+      (413, f'image of 120x100 (12,000 pixels) is above the limit of {MAX_PIXELS:,}: start '
+            f'the server with --max_pixels=12000', lambda: request(url + 'upscale', too_big)),
+      (400, "unknown method 'lanczos': use method=bicubic",
+       lambda: request(url + 'upscale?method=lanczos', b'x')),
+      (404, 'no page /upscal: the routes are GET /, GET /model, POST /upscale',
+       lambda: request(url + 'upscal', b'x')),
+      (405, '/upscale takes POST, not GET', lambda: request(url + 'upscale')),
+      (405, '/ takes GET, not POST', lambda: request(url, b'x')),
+  ]
+  for status, message, send in cases:
+    got, _, body = send()
+    text = body.decode()
+    assert (got, text.count('\n')) == (status, 1) and text.startswith(message), text
+    assert tempfile.gettempdir() not in text  # no paths of the server's
+  assert request(url + 'upscale', images[0].read_bytes())[0] == 200
+
+
+def test_an_unexpected_failure_is_a_500_logged_once(url, upscaler, images, monkeypatch,
+                                                    caplog):
+  def broken(image):
+    raise RuntimeError('no more memory')
+
+  monkeypatch.setattr(upscaler, 'upscale', broken)
+  with caplog.at_level(logging.ERROR):
+    status, _, body = request(url + 'upscale', images[0].read_bytes())
+  assert (status, body) == (500, b'internal error: RuntimeError: no more memory\n')
+  assert [r.levelno for r in caplog.records] == [logging.ERROR]
+  monkeypatch.undo()
+  assert request(url + 'model')[0] == 200
+
+
+def test_concurrent_uploads_all_get_their_own_answer(url, upscaler, images, tmp_path):
+  bodies = [path.read_bytes() for path in images]
+  answers = [None] * len(bodies)
+
+  def send(i):
+    answers[i] = request(url + 'upscale', bodies[i])
+
+  threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  for path, (status, _, body) in zip(images, answers):
+    assert status == 200
+    np.testing.assert_array_equal(png_array(body, tmp_path),
+                                  upscaler.upscale(image_io.read_array(path)))
+
+
+@pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80')
+def test_the_shipped_photo_model_on_a_real_photo(tmp_path):
+  photo = flax_srae.load('pretrained:photo')
+  path = sun80_crop(tmp_path, 96, 80)
+  with serve.serving(photo, 'pretrained:photo') as base:
+    status, _, body = request(base + 'upscale', path.read_bytes())
+    assert json.loads(request(base + 'model')[2])['architecture'] == 'edsr'
+  assert status == 200
+  out = png_array(body, tmp_path)
+  assert out.shape == (160, 192, 3)
+  np.testing.assert_array_equal(out, photo.upscale(image_io.read_array(path)))
+
+
+def test_a_port_in_use_a_bad_limit_or_a_model_not_x2_is_a_user_error(upscaler):
+  with socket.socket() as taken:
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    with pytest.raises(UserError, match=f'port {port} is in use: pass another --port'):
+      serve.make_server(upscaler, 'tiny', port=port)
+  with pytest.raises(UserError, match='cannot listen on 192.0.2.1:0: .*; pass another --host'):
+    serve.make_server(upscaler, 'tiny', host='192.0.2.1')  # an address of no machine here
+  with pytest.raises(UserError, match='--max_pixels must be positive, got 0'):
+    serve.make_server(upscaler, 'tiny', max_pixels=0)
+  autoencoder = types.SimpleNamespace(scale=1, config=types.SimpleNamespace(model='autoencoder'))
+  with pytest.raises(UserError, match='ae is an autoencoder of scale 1: .*; serve a x2 model'):
+    serve.make_server(autoencoder, 'ae')
+
+
+def test_cli_unknown_model_is_one_line():
+  proc = subprocess.run([sys.executable, '-m', 'flax_srae.serve', '--model=pretrained:nope'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+  assert proc.stderr.strip().splitlines() == [
+      "error: no pretrained model 'nope': choose one of pretrained:mnist, pretrained:photo"]
+
+
+def test_cli_serves_until_ctrl_c(trained_workdir):
+  proc = subprocess.Popen([sys.executable, '-m', 'flax_srae.serve',
+                           f'--model={trained_workdir}', '--port=0'], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    line = proc.stdout.readline()
+    match = re.fullmatch(r'serving (.+) \(seed_residual, x2\) at (http://127\.0\.0\.1:\d+/) '
+                         r'— Ctrl-C to stop\n', line)
+    assert match and match[1] == trained_workdir, line
+    assert json.loads(request(match[2] + 'model')[2])['step'] == 3
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+  finally:
+    proc.kill()
+  assert 'Traceback' not in proc.stderr.read()
