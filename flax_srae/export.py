@@ -12,9 +12,9 @@ and a folder under flax_srae/pretrained/ is `flax_srae.load('pretrained:NAME')`.
 
 --format=onnx (needs `pip install -e '.[onnx]'`) and --format=stablehlo write one file computing
 `flax_srae.load(RUN).upscale(x)` for float32 NHWC images `x` in [0, 1] with the model's channel
-count, any batch: ONNX for any height and width of 2 pixels or more, checked against `upscale`
-with onnxruntime before it is kept; StableHLO (`jax.export`, for CPUs, GPUs and TPUs) for even
-heights and widths. docs/using.md shows how to run each. Nothing is ever overwritten.
+count, any batch: ONNX for any height and width, checked against `upscale` with onnxruntime
+before it is kept; StableHLO (`jax.export`, for CPUs, NVIDIA GPUs and TPUs) for even heights
+and widths. docs/using.md shows how to run each. Nothing is ever overwritten.
 """
 import os
 import shutil
@@ -55,8 +55,7 @@ def export(workdir: str, output: str, step=None, data_dir=None, format: str = 'o
     raise UserError(f'folder {parent} does not exist: create it or choose another --output')
   upscaler = inference.load(workdir, step)
   data = _onnx(upscaler) if format == 'onnx' else _stablehlo(upscaler)
-  with files.atomic_path(output) as tmp, open(tmp, 'wb') as f:
-    f.write(data)
+  _write_new(output, data)
   print(f'wrote {output}: {upscaler.config.model} step {upscaler.step}, {format}, '
         f'{len(data) / 1e6:.2f} MB')
   return output
@@ -74,6 +73,23 @@ def _export_orbax(workdir: str, output: str, step, data_dir) -> str:
   size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(output) for f in fs)
   print(f'wrote {output}: {config.model} step {step}, {size / 1e6:.2f} MB')
   return os.path.join(output, 'checkpoints', str(step))
+
+
+def _write_new(path: str, data: bytes) -> None:
+  """Writes `path` only if it still does not exist (a file made there since the check above is
+  kept), and leaves nothing behind if the write fails."""
+  try:
+    with open(path, 'xb') as f:
+      try:
+        f.write(data)
+      except BaseException:
+        os.remove(path)  # ours: opened exclusively
+        raise
+  except FileExistsError as e:
+    raise UserError(f'{path} exists: remove it or choose another --output (nothing is '
+                    f'overwritten)') from e
+  except OSError as e:
+    raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 
 
 def _onnx(upscaler: inference.Upscaler) -> bytes:

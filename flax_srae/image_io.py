@@ -29,15 +29,23 @@ def _png_bit_depth(path: str) -> int:
 _PILLOW_LIMIT = threading.Lock()
 
 
+class PixelLimitError(UserError):
+  """An image above the pixel limit of `read_array`, refused before it is decoded."""
+
+  def __init__(self, message: str, width: int, height: int):
+    super().__init__(message)
+    self.width, self.height = width, height
+
+
 @contextlib.contextmanager
-def _open(path: str):
-  """Pillow's lazy open, with its bomb check left to `read_array`'s own limit. Pillow checks
-  in `open` alone, against a module setting: it is lifted for that call only, under a lock,
-  so no other thread meets it lifted."""
+def _open(path: str, formats=None):
+  """Pillow's lazy open (of `formats` only, when given), with its bomb check left to
+  `read_array`'s own limit. Pillow checks in `open` alone, against a module setting: it is
+  lifted for that call only, under a lock, so no other thread meets it lifted."""
   with _PILLOW_LIMIT:
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-      im = Image.open(path)
+      im = Image.open(path, formats=formats)
     finally:
       Image.MAX_IMAGE_PIXELS = limit
   with im:
@@ -60,15 +68,17 @@ def size_of(path: str):
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
 
-def read_array(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=None) -> np.ndarray:
   """An image file's pixels as stored: HW or HWC (grey, grey+alpha, RGB, RGBA), uint8 or uint16.
-  Files of more than `max_pixels` pixels are refused before they are decoded."""
+  Files of more than `max_pixels` pixels are refused before they are decoded (PixelLimitError),
+  and so are files of Pillow formats outside `formats` (None: any)."""
   try:
-    with _open(path) as im:
+    with _open(path, formats) as im:
       width, height = _seen_size(im)
       if width * height > max_pixels:
-        raise UserError(f'{path} is {width}x{height} ({width * height:,} pixels), above the '
-                        f'limit of {max_pixels:,}: downscale it or leave it out')
+        raise PixelLimitError(f'{path} is {width}x{height} ({width * height:,} pixels), above '
+                              f'the limit of {max_pixels:,}: downscale it or leave it out',
+                              width, height)
       if _png_bit_depth(path) != 16:
         im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
         if im.mode == '1':
@@ -112,7 +122,8 @@ def write_array(path: str, arr: np.ndarray) -> None:
       writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),
                           alpha=planes in (2, 4), bitdepth=16)
       with open(tmp, 'wb') as f:
-        writer.write(f, arr.reshape(arr.shape[0], -1).tolist())
+        # Row by row: a whole image as Python ints would take ~40 bytes a sample.
+        writer.write(f, (row.tolist() for row in arr.reshape(arr.shape[0], -1)))
     else:
       squeezed = arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
       jpeg = os.path.splitext(path)[1].lower() in ('.jpg', '.jpeg')

@@ -1,7 +1,7 @@
 """A trained model as an ONNX graph of standard operators: `Upscaler.upscale` outside JAX.
 
 The graph takes float32 NHWC images in [0, 1] with the model's channel count, of any batch,
-height and width (2 pixels or more on each side), and returns what `flax_srae.load(...)
+height and width, and returns what `flax_srae.load(...)
 .upscale(x)` returns for them: input clipped, a literature-protocol luma model's studio range,
 odd sizes reflect-padded to even and cropped back, the output clipped. It is built from the
 config and the weights, layer by layer as `models.py` defines each architecture (tested against
@@ -41,6 +41,16 @@ class _Graph:
     name = f'{op_type.lower()}{next(self._names)}'
     self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attributes))
     return name
+
+  def branch(self, build) -> onnx.GraphProto:
+    """A subgraph of an If node: `build(graph)` returns its output; it may use this graph's
+    values by name."""
+    sub = _Graph()
+    sub._names = self._names  # pylint: disable=protected-access  (names unique across both)
+    out = build(sub)
+    return helper.make_graph(sub.nodes, f'branch_{out}', [],
+                             [helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)],
+                             sub.constants)
 
   def conv(self, x: str, layer, stride: int = 1) -> str:
     """Flax's nn.Conv (HWIO kernel, odd size, 'SAME'; the encoder's stride-2 convolution pads
@@ -130,12 +140,15 @@ def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
     x = g.op('Add', g.op('Mul', x, g.const(image_ops.STUDIO_GAIN)),
              g.const(image_ops.STUDIO_OFFSET))
   x = g.op('Transpose', x, perm=[0, 3, 1, 2])
-  # The encoder halves its input: odd sizes are reflect-padded by one row or column at the
-  # bottom or right and the output cropped back, as `Upscaler` does.
+  # The encoder halves its input: odd sizes are padded by one row or column at the bottom or
+  # right and the output cropped back, as `Upscaler` does: by reflection, or by repetition
+  # when a side is 1 pixel long and has nothing to reflect.
   size = g.op('Slice', g.op('Shape', x), g.const([2], np.int64), g.const([4], np.int64))
   pads = g.op('Concat', g.const([0] * 6, np.int64), g.op('Mod', size, g.const([2, 2], np.int64)),
               axis=0)
-  x = g.op('Pad', x, pads, mode='reflect')
+  x = g.op('If', g.op('Greater', g.op('ReduceMin', size, keepdims=0), g.const(1, np.int64)),
+           then_branch=g.branch(lambda b: b.op('Pad', x, pads, mode='reflect')),
+           else_branch=g.branch(lambda b: b.op('Pad', x, pads, mode='edge')))
   y = g.op('Clip', network(g, x, params, config), zero, one)
   out_size = g.op('Mul', size, g.const([models.scale_of(config)] * 2, np.int64))
   y = g.op('Slice', y, g.const([0, 0], np.int64), out_size, g.const([2, 3], np.int64))
@@ -145,13 +158,12 @@ def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
   y = g.op('Clip', y, zero, one)
   g.nodes.append(helper.make_node('Transpose', [y], [OUTPUT], perm=[0, 2, 3, 1]))
 
-  def images(height, width):
-    return helper.make_tensor_value_info(
-        INPUT if height == 'height' else OUTPUT, onnx.TensorProto.FLOAT,
-        ['batch', height, width, config.channels])
+  def images(name, height, width):
+    return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                         ['batch', height, width, config.channels])
 
-  graph = helper.make_graph(g.nodes, name, [images('height', 'width')],
-                            [images('out_height', 'out_width')], g.constants)
+  graph = helper.make_graph(g.nodes, name, [images(INPUT, 'height', 'width')],
+                            [images(OUTPUT, 'out_height', 'out_width')], g.constants)
   model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
                             producer_name='flax_srae')
   onnx.checker.check_model(model)

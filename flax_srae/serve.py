@@ -4,8 +4,8 @@
 
 Routes: GET / (the page, `web/index.html`), GET /model (the model as JSON), POST /upscale with
 the image file as the request body (the model's x2 as PNG; `?method=bicubic`: the bicubic x2).
-Images are read and written as by `predict` (16-bit PNGs stay 16-bit, EXIF orientation is
-honoured, grey, colour and alpha all work). Standard library only: one thread per request, one
+Uploads (PNG, JPEG, BMP, GIF or WebP) are read and written as by `predict` (16-bit PNGs stay
+16-bit, EXIF orientation is honoured, grey, colour and alpha all work). Standard library only: one thread per request, one
 model call at a time. Every refused request gets a one-line text answer and the server keeps
 serving.
 """
@@ -34,7 +34,14 @@ from flax_srae import inference
 from flax_srae.errors import UserError
 
 MAX_BYTES = 50_000_000
-MAX_PIXELS = 4096 * 4096
+# 2048x2048 input: the 16-megapixel output of a 4-channel 16-bit image takes a few GB on its
+# way to a PNG.
+MAX_PIXELS = 2048 * 2048
+MAX_UPLOADS = 4  # held in memory at once; more are answered 503
+UPLOAD_SECONDS = 120  # for a whole body: a client that trickles it is cut off
+DISCARD_BYTES = 64 << 20  # of a refused body read so the client gets the answer; then close
+# What browsers and cameras send; Pillow's rarer decoders stay out of reach of the network.
+UPLOAD_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')
 METHODS = ('model', 'bicubic')
 TEXT = 'text/plain; charset=utf-8'
 
@@ -68,6 +75,7 @@ class _Server(ThreadingHTTPServer):
     self.max_bytes = max_bytes
     self.max_pixels = max_pixels
     self.model_lock = threading.Lock()  # one upscale at a time: each may take all the cores
+    self.uploads = threading.BoundedSemaphore(MAX_UPLOADS)
     self.page = importlib.resources.files('flax_srae').joinpath('web/index.html').read_bytes()
 
 
@@ -118,20 +126,33 @@ class _Handler(BaseHTTPRequestHandler):
   # HTTP/1.1 so that curl's `Expect: 100-continue` (bodies over 1 MB) is answered at once
   # instead of after its one-second wait.
   protocol_version = 'HTTP/1.1'
-  timeout = 60  # seconds a silent client may hold its thread
+  timeout = 60  # seconds a silent client may hold its thread before its request is read
+  # http.server's own refusals (a malformed request line, headers too long) in one line too.
+  error_content_type = TEXT
+  error_message_format = '%(message)s\n'
   server: _Server
+  body_read = False
 
   def do_GET(self):  # pylint: disable=invalid-name
     self._answer()
 
-  def do_POST(self):  # pylint: disable=invalid-name
-    self._answer()
+  do_POST = do_PUT = do_DELETE = do_PATCH = do_GET  # pylint: disable=invalid-name
 
   def log_request(self, code='-', size='-'):
     """Quiet: no line per request. Errors are still logged (`log_error`, the 500s)."""
 
+  def handle_expect_100(self):
+    """Refuses an upload above --max_bytes before its body is sent: a client that asks first
+    (curl, for bodies over 1 MB) gets the 413 instead of `100 Continue`."""
+    try:
+      self._check_length()
+    except _Refused as e:
+      self.body_read = True  # nothing was sent: nothing to read
+      self._send(e.status, TEXT, f'{e}\n'.encode(), {})
+      return False
+    return super().handle_expect_100()
+
   def _answer(self):
-    self.body_read = False
     try:
       status, content_type, body, headers = self._route()
     except _Refused as e:
@@ -142,6 +163,10 @@ class _Handler(BaseHTTPRequestHandler):
           f'internal error: {type(e).__name__}: {e}'.replace('\n', ' ') + '\n').encode(), {}
     if not self.body_read:
       self._discard_body()
+    self._send(status, content_type, body, headers)
+
+  def _send(self, status: int, content_type: str, body: bytes, headers: dict):
+    self.close_connection = True
     try:
       self.send_response(status)
       for key, value in {'Content-Type': content_type, 'Content-Length': str(len(body)),
@@ -180,12 +205,22 @@ class _Handler(BaseHTTPRequestHandler):
     if method not in METHODS:
       raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
                           f'model')
+    if not self.server.uploads.acquire(blocking=False):
+      raise _Refused(503, f'busy: {MAX_UPLOADS} uploads are being processed; send it again in '
+                          f'a moment')
+    try:
+      return self._upscale_upload(method)
+    finally:
+      self.server.uploads.release()
+
+  def _upscale_upload(self, method: str):
     body = self._read_body()
     with tempfile.TemporaryDirectory() as tmp:
       image = self._decode(body, os.path.join(tmp, 'upload'))
-      with self.server.model_lock if method == 'model' else contextlib.nullcontext():
+      upscale = self.server.upscaler.upscale if method == 'model' else bicubic
+      with self.server.model_lock:  # one image at a time in memory too
         t0 = time.perf_counter()  # after the wait for the lock: the upscale alone
-        out = self.server.upscaler.upscale(image) if method == 'model' else bicubic(image)
+        out = upscale(image)
         elapsed = time.perf_counter() - t0
       path = os.path.join(tmp, 'x2.png')
       image_io.write_array(path, out)
@@ -198,51 +233,81 @@ class _Handler(BaseHTTPRequestHandler):
     length = self.headers.get('Content-Length')
     if length is None:
       raise _Refused(411, 'missing Content-Length: send the image file as the request body')
-    if not re.fullmatch('[0-9]+', length.strip()):
-      raise _Refused(400, f'bad Content-Length {length!r}: send the image file as the request '
-                          f'body')
+    if not re.fullmatch('[0-9]{1,15}', length.strip()):
+      raise _Refused(400, f'bad Content-Length {length[:20]!r}: send the image file as the '
+                          f'request body')
     return int(length)
 
-  def _read_body(self) -> bytes:
-    """The request body, refused (413) above --max_bytes before any of it is read."""
+  def _check_length(self) -> int:
+    """The declared body length, refused (413) above --max_bytes before any of it is read."""
     length = self._declared_length()
     if length > self.server.max_bytes:
       raise _Refused(413, f'upload of {length:,} bytes is above the limit of '
                           f'{self.server.max_bytes:,}: start the server with '
                           f'--max_bytes={length} to allow it')
+    return length
+
+  def _read(self, length: int):
+    """Up to `length` bytes of the body, in chunks, within UPLOAD_SECONDS for them all:
+    (bytes read, whether all came)."""
+    chunks, got = [], 0
+    deadline = time.monotonic() + UPLOAD_SECONDS
+    while got < length:
+      left = deadline - time.monotonic()
+      if left <= 0:
+        break
+      self.connection.settimeout(left)
+      try:
+        chunk = self.rfile.read1(min(length - got, 1 << 20))
+      except OSError:  # a timeout or a reset
+        break
+      if not chunk:
+        break
+      chunks.append(chunk)
+      got += len(chunk)
+    self.connection.settimeout(self.timeout)  # for writing the answer
+    return b''.join(chunks), got == length
+
+  def _read_body(self) -> bytes:
+    length = self._check_length()
     if length == 0:
       raise _Refused(400, 'empty upload: send the image file as the request body')
     self.body_read = True
-    return self.rfile.read(length)
+    body, whole = self._read(length)
+    if not whole:
+      raise _Refused(408, f'upload stopped after {len(body):,} of {length:,} bytes: send it '
+                          f'again')
+    return body
 
   def _discard_body(self):
-    """Reads and drops a body left unread (refused for its size or its path): a client still
-    sending it would otherwise meet a reset connection instead of the answer."""
+    """Reads and drops a body left unread (refused for its size, its path or a busy server),
+    up to DISCARD_BYTES: a client still sending it would otherwise meet a reset connection
+    instead of the answer. The connection closes after the answer, with whatever is left."""
     self.body_read = True
     try:
-      left = self._declared_length()
+      length = self._declared_length()
     except _Refused:
-      return  # no length to read: the connection closes, and takes what is left with it
-    while left > 0:
-      chunk = self.rfile.read(min(left, 1 << 20))
-      if not chunk:
-        return
-      left -= len(chunk)
+      return
+    self._read(min(length, DISCARD_BYTES))
 
   def _decode(self, body: bytes, path: str) -> np.ndarray:
-    """The uploaded image's pixels, read as `predict` reads a file; refused (413) above
-    --max_pixels from its header, before it is decoded."""
+    """The uploaded image's pixels, read as `predict` reads a file (of UPLOAD_FORMATS);
+    refused (413) above --max_pixels from its header, before it is decoded."""
     with open(path, 'wb') as f:
       f.write(body)
     try:
-      width, height = image_io.size_of(path)
-      if width * height > self.server.max_pixels:
-        raise _Refused(413, f'image of {width}x{height} ({width * height:,} pixels) is above '
-                            f'the limit of {self.server.max_pixels:,}: start the server with '
-                            f'--max_pixels={width * height} to allow it')
-      return image_io.read_array(path, self.server.max_pixels)
+      return image_io.read_array(path, self.server.max_pixels, UPLOAD_FORMATS)
+    except image_io.PixelLimitError as e:
+      pixels = e.width * e.height
+      raise _Refused(413, f'image of {e.width}x{e.height} ({pixels:,} pixels) is above the '
+                          f'limit of {self.server.max_pixels:,}: start the server with '
+                          f'--max_pixels={pixels} to allow it') from e
     except UserError as e:
       raise _Refused(400, str(e).replace(path, 'upload')) from e
+    except Exception as e:  # pylint: disable=broad-except
+      # A crafted file can make a decoder fail in ways of its own: still a bad upload.
+      raise _Refused(400, f'cannot read image upload: {type(e).__name__}: {e}'.replace(
+          path, 'upload').replace('\n', ' ')) from e
 
 
 def _main():

@@ -25,11 +25,13 @@ TOLERANCE = 1e-5
 
 
 def _random_upscaler(model: str, channels: int) -> inference.Upscaler:
-  """A small model of each architecture with every weight random: zero-initialised last
-  layers would hide a wrong layer order."""
+  """A small model of each architecture with every weight random (zero-initialised last
+  layers would hide a wrong layer order); a grayscale one of the literature's protocol, so
+  that its studio-range luma is part of what is compared."""
   from configs import default
   config = default.get_config()
-  config.update(model=model, channels=channels, features=(4, 8, 8), width=8, num_blocks=2)
+  config.update(model=model, channels=channels, features=(4, 8, 8), width=8, num_blocks=2,
+                protocol='literature' if channels == 1 else 'patches')
   params = models.create_model(config).init(jax.random.key(0), jnp.zeros((1, 8, 8, channels)))
   leaves, tree = jax.tree_util.tree_flatten(params['params'])
   keys = jax.random.split(jax.random.key(1), len(leaves))
@@ -52,7 +54,8 @@ def test_the_onnx_graph_of_every_architecture_equals_upscale(model, channels):
   upscaler = _random_upscaler(model, channels)
   session = _onnx_session(upscaler)
   rng = np.random.default_rng(0)
-  for shape in [(2, 10, 12), (1, 3, 2)]:  # even; odd (padded, cropped back) and tiny
+  # Even; a 1-pixel side (edge padding) and an odd width; an odd height (reflect padding).
+  for shape in [(2, 10, 12), (1, 1, 5), (1, 3, 4)]:
     x = rng.random(shape + (channels,), np.float32)
     y = _run(session, x)
     expected = upscaler.upscale(x)
@@ -108,7 +111,8 @@ def test_pretrained_mnist_in_onnx_equals_upscale_on_real_digits(tmp_path):
     np.testing.assert_allclose(_run(session, x), upscaler.upscale(x), atol=TOLERANCE, rtol=0)
 
 
-def test_the_stablehlo_export_equals_upscale_on_even_sizes_and_refuses_odd_ones(tmp_path):
+def test_the_stablehlo_export_of_pretrained_photo_equals_upscale_and_refuses_odd_sizes(
+    tmp_path):
   upscaler = flax_srae.load('pretrained:photo')
   out = str(tmp_path / 'photo.stablehlo')
   export.export('pretrained:photo', out, format='stablehlo')
@@ -124,6 +128,15 @@ def test_the_stablehlo_export_equals_upscale_on_even_sizes_and_refuses_odd_ones(
     exported.call(np.zeros((1, 15, 16, 1), np.float32))
 
 
+@pytest.mark.parametrize('model', models.MODELS)
+def test_the_stablehlo_export_of_every_architecture_equals_upscale(model):
+  upscaler = _random_upscaler(model, 3 if model == 'espcn' else 1)
+  exported = jax.export.deserialize(export._stablehlo(upscaler))  # pylint: disable=protected-access
+  x = np.random.default_rng(0).random((2, 10, 6, upscaler.config.channels), np.float32)
+  np.testing.assert_allclose(np.asarray(exported.call(x)), upscaler.upscale(x), atol=TOLERANCE,
+                             rtol=0)
+
+
 def test_export_formats_refuse_bad_requests_and_overwrite_nothing(tmp_path):
   out = tmp_path / 'model.onnx'
   out.write_bytes(b'mine')
@@ -136,6 +149,15 @@ def test_export_formats_refuse_bad_requests_and_overwrite_nothing(tmp_path):
     export.export('pretrained:mnist', str(tmp_path / 'm.onnx'), data_dir='x', format='onnx')
   with pytest.raises(UserError, match='unknown format'):
     export.export('pretrained:mnist', str(tmp_path / 'm.tflite'), format='tflite')
+  # A file made at --output while the export ran (after the first check) is kept.
+  with pytest.raises(UserError, match='exists'):
+    export._write_new(str(out), b'theirs')  # pylint: disable=protected-access
+  assert out.read_bytes() == b'mine'
+  # A write the OS refuses is one line; one that fails midway leaves no file.
+  with pytest.raises(UserError, match='cannot write /dev/null/m.onnx: Not a directory'):
+    export._write_new('/dev/null/m.onnx', b'x')  # pylint: disable=protected-access
+  with pytest.raises(TypeError):
+    export._write_new(str(tmp_path / 'half.onnx'), 'not bytes')  # pylint: disable=protected-access
   assert sorted(os.listdir(tmp_path)) == ['model.onnx']
 
 

@@ -138,6 +138,22 @@ def _post_with_length(url, length):
   return status, None, body
 
 
+def _raw(url, data: bytes):
+  """(status, None, body) of the raw bytes `data` sent as a request."""
+  address = urllib.parse.urlsplit(url)
+  with socket.create_connection((address.hostname, address.port), timeout=60) as conn:
+    conn.sendall(data)
+    answer = b''.join(iter(lambda: conn.recv(1 << 16), b''))
+  head, _, body = answer.partition(b'\r\n\r\n')
+  return int(head.split()[1]), None, body
+
+
+def _encoded(pixels: np.ndarray, fmt: str) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).save(buffer, fmt)
+  return buffer.getvalue()
+
+
 def test_bad_requests_get_one_line_each_and_the_server_keeps_serving(url, images, tmp_path):
   buffer = io.BytesIO()
   Image.fromarray(np.zeros((100, 120), np.uint8)).save(buffer, 'PNG')
@@ -163,6 +179,14 @@ def test_bad_requests_get_one_line_each_and_the_server_keeps_serving(url, images
        lambda: request(url + 'upscal', b'x')),
       (405, '/upscale takes POST, not GET', lambda: request(url + 'upscale')),
       (405, '/ takes GET, not POST', lambda: request(url, b'x')),
+      (405, '/upscale takes POST, not PUT',
+       lambda: _raw(url, b'PUT /upscale HTTP/1.1\r\nContent-Length: 1\r\n\r\nx')),
+      (400, "bad Content-Length '99999999999999999999': send the image file",
+       lambda: _post_with_length(url, '9' * 5000)),  # past Python's int() digits limit
+      (431, 'Line too long',  # http.server's own refusals: one line too
+       lambda: _raw(url, b'GET / HTTP/1.1\r\nX: ' + b'x' * 70000 + b'\r\n\r\n')),
+      (400, 'cannot read image upload: cannot identify image file',  # not an upload format
+       lambda: request(url + 'upscale', _encoded(np.zeros((8, 8), np.uint8), 'TIFF'))),
   ]
   for status, message, send in cases:
     got, _, body = send()
@@ -170,6 +194,56 @@ def test_bad_requests_get_one_line_each_and_the_server_keeps_serving(url, images
     assert (got, text.count('\n')) == (status, 1) and text.startswith(message), text
     assert tempfile.gettempdir() not in text  # no paths of the server's
   assert request(url + 'upscale', images[0].read_bytes())[0] == 200
+
+
+def test_an_upload_over_the_limit_is_refused_before_its_body_is_sent(url):
+  address = urllib.parse.urlsplit(url)
+  conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+  conn.putrequest('POST', '/upscale')
+  conn.putheader('Content-Length', str(10**12))
+  conn.putheader('Expect', '100-continue')  # as curl asks before a body over 1 MB
+  conn.endheaders()  # and no body: the answer must come all the same
+  response = conn.getresponse()
+  assert response.status == 413
+  assert response.read().decode().startswith('upload of 1,000,000,000,000 bytes is above')
+  conn.close()
+
+
+def test_a_stalled_upload_gets_408(url, monkeypatch):
+  monkeypatch.setattr(serve, 'UPLOAD_SECONDS', 1)
+  address = urllib.parse.urlsplit(url)
+  with socket.create_connection((address.hostname, address.port), timeout=60) as conn:
+    conn.sendall(b'POST /upscale HTTP/1.1\r\nContent-Length: 1000\r\n\r\n' + b'x' * 10)
+    answer = b''.join(iter(lambda: conn.recv(1 << 16), b''))  # the rest never comes
+  assert answer.startswith(b'HTTP/1.1 408')
+  assert answer.endswith(b'upload stopped after 10 of 1,000 bytes: send it again\n')
+
+
+def test_a_busy_server_answers_503_and_serves_again_once_free(upscaler, images):
+  server = serve.make_server(upscaler, 'tiny')
+  for _ in range(serve.MAX_UPLOADS):  # every slot taken, as by uploads in progress
+    server.uploads.acquire()
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    status, _, body = request(serve.url_of(server) + 'upscale', images[0].read_bytes())
+    assert (status, body) == (503, f'busy: {serve.MAX_UPLOADS} uploads are being processed; '
+                                   f'send it again in a moment\n'.encode())
+    server.uploads.release()
+    assert request(serve.url_of(server) + 'upscale', images[0].read_bytes())[0] == 200
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_decoder_failing_in_a_way_of_its_own_is_a_bad_upload(url, images, monkeypatch):
+  def crafted(path, *args):
+    raise IndexError(f'tile cannot extend outside image {path}')  # as Pillow's may
+
+  monkeypatch.setattr(image_io, 'read_array', crafted)
+  status, _, body = request(url + 'upscale', images[0].read_bytes())
+  assert (status, body) == (400, b'cannot read image upload: IndexError: tile cannot extend '
+                                 b'outside image upload\n')
 
 
 def test_an_unexpected_failure_is_a_500_logged_once(url, upscaler, images, monkeypatch,
