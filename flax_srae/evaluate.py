@@ -1,7 +1,7 @@
 """Evaluates a trained model against classic upscalers on a dataset split.
 
   python -m flax_srae.evaluate --workdir=DIR [--dataset=... --data_dir=... --split=...]
-                               [--shave=N] [--y_channel] [--output_dir=...]
+                               [--shave=N] [--y_channel] [--ensemble] [--output_dir=...]
   python -m flax_srae.evaluate --workdir=pretrained:photo --data_dir=../shared/data/sun80
 
 By default it uses the dataset, eval split and protocol the model was trained with (fixed
@@ -37,7 +37,7 @@ def _file_part(text: str) -> str:
 
 
 def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
-             y_channel: bool = False, step=None, output_dir=None) -> dict:
+             y_channel: bool = False, step=None, output_dir=None, ensemble: bool = False) -> dict:
   """Evaluates; returns (and writes) {'protocol': ..., 'num_images': n, 'methods': {...}}."""
   upscaler = inference.load(workdir, step)
   config = upscaler.config
@@ -64,7 +64,7 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   mesh = parallel.create_mesh(jax.local_devices()[:1])
   methods = evaluation.evaluate(upscaler.model, upscaler.params, eval_data, config, mesh,
                                 methods=tuple(evaluation.BASELINES), shave=shave,
-                                y_channel=y_channel)
+                                y_channel=y_channel, ensemble=ensemble)
   if whole:
     protocol = (f'{len(eval_data)} whole images, PIL bicubic downscale, studio-range Y of '
                 f'8-bit-rounded output, shave {shave} px')
@@ -74,6 +74,8 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
     protocol = (f'{len(eval_data)} images of {config.hr_size}x{config.hr_size}, {channels}, '
                 f'shave {shave} px')
   protocol += ', PSNR per image then averaged, SSIM 11x11 Gaussian (sigma 1.5)'
+  if ensemble:
+    protocol += ", the model's self-ensemble (mean over 8 rotations and flips)"
   result = {'workdir': os.path.abspath(inference.resolve(workdir)), 'step': upscaler.step,
             'dataset': config.dataset, 'split': split, 'degradation': config.degradation,
             'protocol': protocol, 'num_images': len(eval_data), 'methods': methods}
@@ -88,7 +90,8 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
     output_dir = '.' if pretrained else workdir
   os.makedirs(output_dir, exist_ok=True)
   name = workdir[len(inference.PRETRAINED_PREFIX):] + '_' if pretrained else ''
-  stem = os.path.join(output_dir, f'eval_{name}{_file_part(config.dataset)}_{_file_part(split)}')
+  stem = os.path.join(output_dir, f'eval_{name}{_file_part(config.dataset)}_{_file_part(split)}'
+                                  + ('_ensemble' if ensemble else ''))
   files.write_json(stem + '.json', result)
   columns = evaluation.sample_columns(upscaler.model, upscaler.params, eval_data, config, mesh)
   samples.write_grid(stem + '.png', columns)
@@ -99,7 +102,7 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
 def _main():
   f = flags.FLAGS
   evaluate(f.workdir, f.dataset, f.data_dir, f.split, f.shave, f.y_channel, f.step,
-           f.output_dir)
+           f.output_dir, f.ensemble)
 
 
 def _define_flags():
@@ -114,6 +117,8 @@ def _define_flags():
   flags.DEFINE_bool('y_channel', False, 'Colour data: measure on BT.601 luma of 8-bit-rounded '
                     'images, as SR papers do.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('ensemble', False, "Measure the model's self-ensemble: the mean of its "
+                    'outputs over the 8 rotations and flips of each input (8x the time).')
   flags.DEFINE_string('output_dir', None, 'Where to write eval_*.json/png (default: the workdir; '
                       'for pretrained models the current folder).')
   flags.mark_flags_as_required(['workdir'])

@@ -44,20 +44,28 @@ def _measure(images, hr, shave: int, y_channel: bool):
   return metrics.psnr(images, hr), metrics.ssim(images, hr)
 
 
+def _model_upscaler(model, params, ensemble: bool, **options):
+  """The model's forward pass on a batch, or its self-ensemble (`inference.self_ensemble`)."""
+  forward = functools.partial(inference.forward, model, params, **options)
+  return functools.partial(inference.self_ensemble, forward) if ensemble else forward
+
+
 @functools.partial(jax.jit, static_argnames=('model', 'degradation', 'scale', 'methods', 'shave',
-                                             'y_channel', 'chunk_pixels'))
+                                             'y_channel', 'chunk_pixels', 'ensemble'))
 def eval_step(model, params, hr, degradation: str, scale: int, methods: Sequence[str],
-              shave: int = 0, y_channel: bool = False, chunk_pixels=cpu_speedups.CHUNK_PIXELS):
-  """{method: (per-image PSNR, per-image SSIM)} on a high-resolution batch, for 'model' and
-  the baselines named in `methods`."""
+              shave: int = 0, y_channel: bool = False, chunk_pixels=cpu_speedups.CHUNK_PIXELS,
+              ensemble: bool = False):
+  """{method: (per-image PSNR, per-image SSIM)} on a high-resolution batch, for 'model' (its
+  self-ensemble with `ensemble`) and the baselines named in `methods`."""
   x = input_pipeline.model_input(hr, degradation, scale)
-  outputs = {'model': inference.forward(model, params, x, chunk_pixels=chunk_pixels)}
+  outputs = {'model': _model_upscaler(model, params, ensemble, chunk_pixels=chunk_pixels)(x)}
   outputs.update({name: baseline(x, scale, name) for name in methods})
   return {name: _measure(y, hr, shave, y_channel) for name, y in outputs.items()}
 
 
 def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.Mesh, *,
-                     methods: Sequence[str], shave: int = 0, y_channel: bool = False) -> dict:
+                     methods: Sequence[str], shave: int = 0, y_channel: bool = False,
+                     ensemble: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} over the patches `hr`, in fixed-shape batches (the last one
   padded) split over the devices of `mesh`. Every process passes all of `hr` and gets the
   result."""
@@ -69,7 +77,7 @@ def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.M
   rows = parallel.process_rows(mesh, bs)
   parts = [eval_step(model, params, parallel.shard_rows(mesh, padded[i:i + bs][rows], bs),
                      config.degradation, models.scale_of(config), tuple(methods), shave,
-                     y_channel, chunk_pixels)
+                     y_channel, chunk_pixels, ensemble)
            for i in range(0, len(padded), bs)]
   parts = parallel.to_host(parts)
   return {name: {key: float(np.mean(np.concatenate([p[name][j] for p in parts])[:n]))
@@ -78,10 +86,10 @@ def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.M
 
 
 def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Sequence[str],
-                   shave: int, with_ssim: bool = True) -> dict:
+                   shave: int, with_ssim: bool = True, ensemble: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} averaged over whole (low, high)-resolution image pairs, the
   literature's way (`metrics.whole_image`); 'ssim' is None without `with_ssim`."""
-  upscalers = {'model': functools.partial(inference.forward, model, params)}
+  upscalers = {'model': _model_upscaler(model, params, ensemble)}
   upscalers.update({name: functools.partial(baseline, scale=2, name=name) for name in methods})
   scores = {name: [] for name in upscalers}
   for lr, hr in pairs:
@@ -96,16 +104,17 @@ def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Se
 
 def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh, *,
              methods: Sequence[str] = ('bicubic',), shave: Optional[int] = None,
-             y_channel: bool = False) -> dict:
+             y_channel: bool = False, ensemble: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} of the model and `methods` on `eval_data` (as
   `input_pipeline.load_eval` gives it) under `config.protocol`. `shave` (default: the
   config's under the literature protocol, else 0) leaves a border out; `y_channel` measures
-  colour patches on studio-range luma (whole images always are)."""
+  colour patches on studio-range luma (whole images always are); `ensemble` measures the
+  model's self-ensemble (`inference.self_ensemble`)."""
   if config.protocol == 'literature':
     return evaluate_whole(model, params, eval_data, mesh, methods=methods,
-                          shave=config.shave if shave is None else shave)
+                          shave=config.shave if shave is None else shave, ensemble=ensemble)
   return evaluate_patches(model, params, eval_data, config, mesh, methods=methods,
-                          shave=shave or 0, y_channel=y_channel)
+                          shave=shave or 0, y_channel=y_channel, ensemble=ensemble)
 
 
 def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh) -> list:

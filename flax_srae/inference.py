@@ -5,6 +5,7 @@ Only the weights are restored (never the optimizer state), onto this process's f
 device, whatever device kind or count wrote the checkpoint.
 """
 import functools
+import itertools
 import os
 from typing import Callable, Optional
 
@@ -50,6 +51,29 @@ def forward(model, params, x, chunk_pixels: Optional[int] = cpu_speedups.CHUNK_P
   apply = lambda z: model.apply({'params': params}, z)
   y = apply(x) if chunk_pixels is None else cpu_speedups.apply_in_chunks(apply, x, chunk_pixels)
   return jnp.clip(y, 0.0, 1.0)
+
+
+# The 8 rotations and flips of an image: (transpose height and width, flip rows, flip columns).
+_DIHEDRAL = tuple(itertools.product((False, True), repeat=3))
+
+
+def _turn(x, transpose: bool, flip_rows: bool, flip_columns: bool):
+  x = x.transpose(0, 2, 1, 3) if transpose else x
+  x = x[:, ::-1] if flip_rows else x
+  return x[:, :, ::-1] if flip_columns else x
+
+
+def _turn_back(y, transpose: bool, flip_rows: bool, flip_columns: bool):
+  y = y[:, :, ::-1] if flip_columns else y
+  y = y[:, ::-1] if flip_rows else y
+  return y.transpose(0, 2, 1, 3) if transpose else y
+
+
+def self_ensemble(run, x):
+  """EDSR's "+" (geometric self-ensemble): the mean of `run` over the 8 rotations and flips
+  of the NHWC batch `x`, each output turned back. Numpy or JAX arrays, inside jit or not; 8
+  times the work of one `run`."""
+  return sum(_turn_back(run(_turn(x, *t)), *t) for t in _DIHEDRAL) / len(_DIHEDRAL)
 
 
 class Upscaler:
@@ -115,14 +139,18 @@ class Upscaler:
         progress(done, len(corners))
     return out
 
-  def apply(self, x: np.ndarray, tile: int = 512) -> np.ndarray:
+  def apply(self, x: np.ndarray, tile: int = 512, ensemble: bool = False) -> np.ndarray:
     """The model alone on NHWC float input in its own space (for a literature-protocol model,
-    studio-range luma), clipped to [0, 1]: what training's evaluation measures."""
-    return self._run(np.asarray(x, np.float32), 64, tile, self.overlap)
+    studio-range luma), clipped to [0, 1]: what training's evaluation measures. `ensemble`:
+    averaged over the 8 rotations and flips (`self_ensemble`)."""
+    run = functools.partial(self._run, batch_size=64, tile=tile, overlap=self.overlap)
+    x = np.asarray(x, np.float32)
+    return self_ensemble(run, x) if ensemble else run(x)
 
   def upscale(self, images: np.ndarray, batch_size: int = 64, tile: int = 512,
               overlap: Optional[int] = None,
-              progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+              progress: Optional[Callable[[int, int], None]] = None,
+              ensemble: bool = False) -> np.ndarray:
     """Upscales (H, W), (H, W, C), (N, H, W) or (N, H, W, C) images: uint8, uint16 or float in
     [0, 1].
 
@@ -133,7 +161,9 @@ class Upscaler:
     grey replicated and returns its luma; alpha is upscaled bicubically. Images larger than
     `tile` input pixels on a side are processed in overlapping tiles, `overlap` input pixels
     on each side (default: the model's receptive field, so tiles change nothing);
-    `progress(tiles_done, tiles_total)`, when given, is called after each tile.
+    `progress(tiles_done, tiles_total)`, when given, is called after each tile. With
+    `ensemble`, the model's output is the mean over the input's 8 rotations and flips
+    (`self_ensemble`, EDSR's "+"): 8 times the time, a little more quality.
     """
     overlap = self.overlap if overlap is None else overlap
     images = np.asarray(images)
@@ -162,8 +192,13 @@ class Upscaler:
     else:
       raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
 
+    if progress and ensemble:  # one count over the 8 runs' tiles
+      tiles_done, each_run = itertools.count(1), progress
+      progress = lambda _, total: each_run(next(tiles_done), total * len(_DIHEDRAL))
     run = functools.partial(self._run, batch_size=batch_size, tile=tile, overlap=overlap,
                             progress=progress)
+    if ensemble:
+      run = functools.partial(self_ensemble, run)
     if self.studio_luma:
       full_range_run = run
       run = lambda z: image_ops.from_studio_range(full_range_run(image_ops.to_studio_range(z)))

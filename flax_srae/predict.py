@@ -1,7 +1,7 @@
 """Upscales images with a trained model.
 
   python -m flax_srae.predict --workdir=DIR --input=PATH --output=PATH
-  python -m flax_srae.predict --model=pretrained:photo --input=PATH --output=PATH
+  python -m flax_srae.predict --model=pretrained:photo --input=PATH --output=PATH [--ensemble]
 
 PATH is an image file (PNG, JPEG, BMP), a folder of images (a folder of the same names is
 written) or a .npy array (a .npy is written; layouts as `flax_srae.load(DIR).upscale`). Every
@@ -123,7 +123,7 @@ def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
 
 
 def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
-            max_pixels: int = image_io.MAX_PIXELS) -> list:
+            max_pixels: int = image_io.MAX_PIXELS, ensemble: bool = False) -> list:
   """Upscales `src` into `dst`; returns the paths written."""
   if max_pixels <= 0:
     raise UserError(f'--max_pixels must be positive, got {max_pixels}')
@@ -136,7 +136,7 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
   if not is_npy:
     for (_, out_path), img in zip(jobs, images):  # the outputs keep the inputs' modes
       image_io.check_format(out_path, img)
-  outputs = [upscaler.upscale(img, tile=tile,
+  outputs = [upscaler.upscale(img, tile=tile, ensemble=ensemble,
                               progress=_tile_progress(path, img, tile, upscaler.scale))
              for (path, _), img in zip(jobs, images)]
   if os.path.isdir(src):
@@ -150,7 +150,7 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
 
 def _main():
   f = flags.FLAGS
-  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile, f.max_pixels)
+  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile, f.max_pixels, f.ensemble)
 
 
 def _define_flags():
@@ -162,6 +162,8 @@ def _define_flags():
   flags.DEFINE_string('output', None, 'Where to write: same kind as --input.')
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
   flags.DEFINE_integer('tile', 512, 'Images larger than this (input pixels) go in tiles.')
+  flags.DEFINE_bool('ensemble', False, 'Average the model over the 8 rotations and flips of '
+                    'each image (EDSR\'s "+"): a little sharper, 8x the time.')
   flags.DEFINE_integer('max_pixels', image_io.MAX_PIXELS, 'Larger inputs (width x height) are '
                        "refused; the default is Pillow's decompression-bomb limit.")
   flags.mark_flags_as_required(['input', 'output'])

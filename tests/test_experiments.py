@@ -1,6 +1,7 @@
 import glob
 import importlib
 import importlib.util
+import json
 import os
 
 import pytest
@@ -112,3 +113,16 @@ def test_readme_onnx_table_is_the_one_the_record_gives():
   record = os.path.join(ROOT, 'experiments', 'onnx', '2026-12-02.jsonl')
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
     assert onnx_speed.table(onnx_speed._rows(record)) in f.read()  # pylint: disable=protected-access
+
+
+_ensemble_spec = importlib.util.spec_from_file_location('ensemble', os.path.join(
+    ROOT, 'experiments', 'ensemble.py'))
+ensemble = importlib.util.module_from_spec(_ensemble_spec)
+_ensemble_spec.loader.exec_module(ensemble)
+
+
+def test_readme_ensemble_table_is_the_one_the_record_gives():
+  with open(os.path.join(ROOT, 'experiments', 'ensemble', '2026-12-02.jsonl')) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
+    assert ensemble.table(rows) in f.read()
