@@ -6,9 +6,11 @@ shipped models, on their eval data and protocols.
 
 Quality: `python -m flax_srae.evaluate --workdir=pretrained:NAME` with and without
 `--ensemble` (pretrained:photo on sun80 files [70, 80), whole images, Y, shave 2;
-pretrained:mnist on MNIST [8000, 10000)). Cost: the wall time of `Upscaler.upscale` on the
-same inputs with the command-line tools' CPU settings (after one warm-up pass, so compiling
-is left out): each photo on its own, the digits in one call. Appends one row per model to
+pretrained:mnist on MNIST [8000, 10000)). Cost: the wall time of the model on the same inputs
+with the command-line tools' CPU settings, after a pass over all of them (so compiling for
+each size is left out): for the photo model `Upscaler.apply` on each photo's luma (the model's
+part of `upscale`; a colour photo's chroma, done once either way, is left out), for the
+digits `Upscaler.upscale` on all of them in one call. Appends one row per model to
 RECORD.jsonl and prints the table.
 """
 import argparse
@@ -40,7 +42,7 @@ def _inputs(upscaler, data_dir):
 def _seconds(upscaler, inputs, ensemble: bool) -> float:
   # The literature protocol's inputs are the model's own space (studio-range luma): `apply`.
   run = upscaler.apply if upscaler.studio_luma else upscaler.upscale
-  for x in inputs[:1]:
+  for x in inputs:  # compiles for every size (and, for the ensemble, its transpose)
     run(x, ensemble=ensemble)
   t0 = time.perf_counter()
   for x in inputs:
@@ -49,7 +51,7 @@ def _seconds(upscaler, inputs, ensemble: bool) -> float:
 
 
 def table(rows) -> str:
-  lines = ['| model | eval data | PSNR dB | with `--ensemble` | gain dB | upscale s | '
+  lines = ['| model | eval data | PSNR dB | with `--ensemble` | gain dB | model s | '
            'with `--ensemble` | cost |', '|---|---|---|---|---|---|---|---|']
   for r in rows:
     lines.append(f'| `pretrained:{r["model"]}` | {r["data"]} | {r["psnr"]:.2f} | '

@@ -8,7 +8,8 @@ By default it uses the dataset, eval split and protocol the model was trained wi
 patches, or whole images for the literature protocol), so its model PSNR reproduces
 results.json. Prints a table of PSNR and SSIM for the model and for nearest, bilinear, bicubic
 and Lanczos-3 upscaling, and writes the same to DIR/eval_<dataset>_<split>.json with a sample
-grid DIR/eval_<dataset>_<split>.png (low-res | bicubic | model | ground truth).
+grid DIR/eval_<dataset>_<split>.png (low-res | bicubic | model | ground truth). --ensemble
+measures the model's self-ensemble instead, into eval_<dataset>_<split>_ensemble.*.
 """
 import os
 import re
@@ -93,7 +94,8 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   stem = os.path.join(output_dir, f'eval_{name}{_file_part(config.dataset)}_{_file_part(split)}'
                                   + ('_ensemble' if ensemble else ''))
   files.write_json(stem + '.json', result)
-  columns = evaluation.sample_columns(upscaler.model, upscaler.params, eval_data, config, mesh)
+  columns = evaluation.sample_columns(upscaler.model, upscaler.params, eval_data, config, mesh,
+                                      ensemble)
   samples.write_grid(stem + '.png', columns)
   print(f'wrote {stem}.json and {stem}.png')
   return result

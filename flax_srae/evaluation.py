@@ -117,9 +117,11 @@ def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh, *,
                           shave=shave or 0, y_channel=y_channel, ensemble=ensemble)
 
 
-def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh) -> list:
+def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh,
+                   ensemble: bool = False) -> list:
   """[low-res input, bicubic, model, ground truth] of the first `config.num_samples` eval
-  images (under the literature protocol, of their central crops), as numpy arrays."""
+  images (under the literature protocol, of their central crops), as numpy arrays; the
+  model's column its self-ensemble with `ensemble`."""
   scale = models.scale_of(config)
   if config.protocol == 'literature':
     lr, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
@@ -128,5 +130,5 @@ def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh) ->
     hr = eval_data[:config.num_samples]
     lr = input_pipeline.model_input(hr, config.degradation, scale)
   x = parallel.replicate(mesh, np.asarray(lr))
-  columns = parallel.to_host([x, baseline(x, scale), inference.forward(model, params, x)])
+  columns = parallel.to_host([x, baseline(x, scale), _model_upscaler(model, params, ensemble)(x)])
   return [*columns, np.asarray(hr)]

@@ -37,7 +37,8 @@ FORMATS = ('orbax', 'onnx', 'stablehlo')
 _CHECK_SHAPE = (2, 37, 51)
 
 
-def export(workdir: str, output: str, step=None, data_dir=None, format: str = 'orbax') -> str:  # pylint: disable=redefined-builtin
+def export(workdir: str, output: str, step=None, data_dir=None,
+           format: str = 'orbax') -> str:  # pylint: disable=redefined-builtin
   """Writes `workdir`'s model (latest step by default; also 'pretrained:NAME') to `output` in
   `format`; returns the path written (for orbax, the step folder). `data_dir` replaces the
   training machine's data folder in an orbax export's config."""
@@ -46,8 +47,7 @@ def export(workdir: str, output: str, step=None, data_dir=None, format: str = 'o
   if data_dir is not None and format != 'orbax':
     raise UserError(f'--data_dir is recorded in orbax exports only; leave it out for {format}')
   if os.path.exists(output):
-    raise UserError(f'{output} exists: remove it or choose another --output (nothing is '
-                    f'overwritten)')
+    raise _exists(output)
   if format == 'orbax':
     return _export_orbax(workdir, output, step, data_dir)
   parent = os.path.dirname(os.path.abspath(output))
@@ -75,19 +75,19 @@ def _export_orbax(workdir: str, output: str, step, data_dir) -> str:
   return os.path.join(output, 'checkpoints', str(step))
 
 
+def _exists(path: str) -> UserError:
+  return UserError(f'{path} exists: remove it or choose another --output (nothing is '
+                   f'overwritten)')
+
+
 def _write_new(path: str, data: bytes) -> None:
-  """Writes `path` only if it still does not exist (a file made there since the check above is
-  kept), and leaves nothing behind if the write fails."""
+  """Writes `path` whole, and only if it still does not exist: a file made there since the
+  check in `export` is kept."""
   try:
-    with open(path, 'xb') as f:
-      try:
-        f.write(data)
-      except BaseException:
-        os.remove(path)  # ours: opened exclusively
-        raise
+    with files.atomic_path(path, overwrite=False) as tmp, open(tmp, 'wb') as f:
+      f.write(data)
   except FileExistsError as e:
-    raise UserError(f'{path} exists: remove it or choose another --output (nothing is '
-                    f'overwritten)') from e
+    raise _exists(path) from e
   except OSError as e:
     raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 

@@ -5,14 +5,18 @@ import os
 
 
 @contextlib.contextmanager
-def atomic_path(path: str):
+def atomic_path(path: str, overwrite: bool = True):
   """Yields a temporary path beside `path` (same suffix, so writers that go by it pick the
-  format) and moves it onto `path` only once the block has finished writing it."""
+  format) and moves it onto `path` only once the block has finished writing it. Without
+  `overwrite`, it appears at `path` only if nothing is there by then (else FileExistsError)."""
   stem, ext = os.path.splitext(path)
   tmp = f'{stem}.tmp{os.getpid()}{ext}'
   try:
     yield tmp
-    os.replace(tmp, path)
+    if overwrite:
+      os.replace(tmp, path)
+    else:
+      os.link(tmp, path)  # fails if `path` exists, where a rename would replace it
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)

@@ -141,8 +141,8 @@ def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
              g.const(image_ops.STUDIO_OFFSET))
   x = g.op('Transpose', x, perm=[0, 3, 1, 2])
   # The encoder halves its input: odd sizes are padded by one row or column at the bottom or
-  # right and the output cropped back, as `Upscaler` does: by reflection, or by repetition
-  # when a side is 1 pixel long and has nothing to reflect.
+  # right and the output cropped back, as `Upscaler` does: by reflection, or, when either
+  # side is 1 pixel long (nothing to reflect), by repetition on both.
   size = g.op('Slice', g.op('Shape', x), g.const([2], np.int64), g.const([4], np.int64))
   pads = g.op('Concat', g.const([0] * 6, np.int64), g.op('Mod', size, g.const([2, 2], np.int64)),
               axis=0)

@@ -5,9 +5,9 @@
 Routes: GET / (the page, `web/index.html`), GET /model (the model as JSON), POST /upscale with
 the image file as the request body (the model's x2 as PNG; `?method=bicubic`: the bicubic x2).
 Uploads (PNG, JPEG, BMP, GIF or WebP) are read and written as by `predict` (16-bit PNGs stay
-16-bit, EXIF orientation is honoured, grey, colour and alpha all work). Standard library only: one thread per request, one
-model call at a time. Every refused request gets a one-line text answer and the server keeps
-serving.
+16-bit, EXIF orientation is honoured, grey, colour and alpha all work). Standard library
+only: one thread per request, one model call at a time. Every refused request gets a one-line
+text answer and the server keeps serving.
 """
 import contextlib
 import errno
@@ -37,7 +37,7 @@ MAX_BYTES = 50_000_000
 # 2048x2048 input: the 16-megapixel output of a 4-channel 16-bit image takes a few GB on its
 # way to a PNG.
 MAX_PIXELS = 2048 * 2048
-MAX_UPLOADS = 4  # held in memory at once; more are answered 503
+MAX_UPLOADS = 4  # read and processed at once; more are answered 503
 UPLOAD_SECONDS = 120  # for a whole body: a client that trickles it is cut off
 DISCARD_BYTES = 64 << 20  # of a refused body read so the client gets the answer; then close
 # What browsers and cameras send; Pillow's rarer decoders stay out of reach of the network.
@@ -143,13 +143,14 @@ class _Handler(BaseHTTPRequestHandler):
 
   def handle_expect_100(self):
     """Refuses an upload above --max_bytes before its body is sent: a client that asks first
-    (curl, for bodies over 1 MB) gets the 413 instead of `100 Continue`."""
-    try:
-      self._check_length()
-    except _Refused as e:
-      self.body_read = True  # nothing was sent: nothing to read
-      self._send(e.status, TEXT, f'{e}\n'.encode(), {})
-      return False
+    (curl, for bodies over 1 MB) gets the 413 instead of `100 Continue`. Other requests are
+    let through, to be answered by their route."""
+    if (self.command, urlsplit(self.path).path) == ('POST', '/upscale'):
+      try:
+        self._check_length()
+      except _Refused as e:
+        self._send(e.status, TEXT, f'{e}\n'.encode(), {})
+        return False  # answered: http.server reads nothing more of this request
     return super().handle_expect_100()
 
   def _answer(self):
@@ -205,6 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
     if method not in METHODS:
       raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
                           f'model')
+    self._check_length()  # too large is final; busy (below) is for a moment
     if not self.server.uploads.acquire(blocking=False):
       raise _Refused(503, f'busy: {MAX_UPLOADS} uploads are being processed; send it again in '
                           f'a moment')
@@ -218,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
     with tempfile.TemporaryDirectory() as tmp:
       image = self._decode(body, os.path.join(tmp, 'upload'))
       upscale = self.server.upscaler.upscale if method == 'model' else bicubic
-      with self.server.model_lock:  # one image at a time in memory too
+      with self.server.model_lock:  # one upscale at a time
         t0 = time.perf_counter()  # after the wait for the lock: the upscale alone
         out = upscale(image)
         elapsed = time.perf_counter() - t0
@@ -247,9 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
                           f'--max_bytes={length} to allow it')
     return length
 
-  def _read(self, length: int):
+  def _read(self, length: int, keep: bool = True):
     """Up to `length` bytes of the body, in chunks, within UPLOAD_SECONDS for them all:
-    (bytes read, whether all came)."""
+    (the bytes read, or b'' unless `keep`; how many came)."""
     chunks, got = [], 0
     deadline = time.monotonic() + UPLOAD_SECONDS
     while got < length:
@@ -263,20 +265,21 @@ class _Handler(BaseHTTPRequestHandler):
         break
       if not chunk:
         break
-      chunks.append(chunk)
+      if keep:
+        chunks.append(chunk)
       got += len(chunk)
     self.connection.settimeout(self.timeout)  # for writing the answer
-    return b''.join(chunks), got == length
+    return b''.join(chunks), got
 
   def _read_body(self) -> bytes:
     length = self._check_length()
     if length == 0:
       raise _Refused(400, 'empty upload: send the image file as the request body')
     self.body_read = True
-    body, whole = self._read(length)
-    if not whole:
-      raise _Refused(408, f'upload stopped after {len(body):,} of {length:,} bytes: send it '
-                          f'again')
+    body, got = self._read(length)
+    if got < length:
+      raise _Refused(408, f'upload stopped after {got:,} of {length:,} bytes (a body must '
+                          f'arrive within {UPLOAD_SECONDS} s): send it again')
     return body
 
   def _discard_body(self):
@@ -288,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
       length = self._declared_length()
     except _Refused:
       return
-    self._read(min(length, DISCARD_BYTES))
+    self._read(min(length, DISCARD_BYTES), keep=False)
 
   def _decode(self, body: bytes, path: str) -> np.ndarray:
     """The uploaded image's pixels, read as `predict` reads a file (of UPLOAD_FORMATS);
@@ -305,7 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
     except UserError as e:
       raise _Refused(400, str(e).replace(path, 'upload')) from e
     except Exception as e:  # pylint: disable=broad-except
-      # A crafted file can make a decoder fail in ways of its own: still a bad upload.
+      # A crafted file can make a decoder fail in ways of its own: still a bad upload, logged
+      # in case the fault is ours.
+      logging.warning('upload refused: %s: %s', type(e).__name__, e, exc_info=True)
       raise _Refused(400, f'cannot read image upload: {type(e).__name__}: {e}'.replace(
           path, 'upload').replace('\n', ' ')) from e
 
