@@ -17,6 +17,7 @@ import importlib.resources
 import json
 import os
 import re
+import signal
 import tempfile
 import threading
 import time
@@ -321,12 +322,21 @@ def _main():
   server = make_server(upscaler, f.model, f.host, f.port, f.max_bytes, f.max_pixels)
   print(f'serving {f.model} ({upscaler.config.model}, x{upscaler.scale}) at {url_of(server)} '
         f'— Ctrl-C to stop', flush=True)
+  # Ctrl-C, or a service manager's SIGTERM, stops it, whatever the shell handed down (a job
+  # started in the background inherits SIGINT ignored), as training does.
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, _stop)
   try:
     server.serve_forever()
   except KeyboardInterrupt:
-    pass  # Ctrl-C is how it stops
+    pass  # how it stops
   finally:
     server.server_close()
+
+
+def _stop(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
 
 
 def _define_flags():

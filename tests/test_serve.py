@@ -321,7 +321,8 @@ def test_cli_unknown_model_is_one_line():
       "error: no pretrained model 'nope': choose one of pretrained:mnist, pretrained:photo"]
 
 
-def test_cli_serves_until_ctrl_c(trained_workdir):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_cli_serves_until_ctrl_c_or_sigterm(trained_workdir, signum):
   proc = subprocess.Popen([sys.executable, '-m', 'flax_srae.serve',
                            f'--model={trained_workdir}', '--port=0'], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -331,7 +332,7 @@ def test_cli_serves_until_ctrl_c(trained_workdir):
                          r'— Ctrl-C to stop\n', line)
     assert match and match[1] == trained_workdir, line
     assert json.loads(request(match[2] + 'model')[2])['step'] == 3
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     assert proc.wait(timeout=30) == 0
   finally:
     proc.kill()
