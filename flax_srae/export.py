@@ -148,7 +148,7 @@ def _define_flags():
   flags.DEFINE_string('workdir', None, "Training workdir to export, or 'pretrained:NAME'.")
   flags.DEFINE_string('output', None, 'New folder (orbax) or file (onnx, stablehlo) to write.')
   flags.DEFINE_enum('format', 'orbax', FORMATS, 'orbax: weights and config for '
-                    'flax_srae.load; onnx: a graph for onnxruntime and other ONNX runtimes; '
+                    'flax_srae.load; onnx: an ONNX graph (tested with onnxruntime); '
                     'stablehlo: a jax.export program.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
   flags.DEFINE_string('data_dir', None, 'Data folder to record in the shipped config, e.g. '

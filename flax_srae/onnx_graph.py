@@ -21,7 +21,7 @@ from onnx import numpy_helper
 from flax_srae import image_ops
 from flax_srae import models
 
-OPSET = 17  # Resize's cubic modes, Pad with reflect, DepthToSpace CRD: onnxruntime >= 1.14
+OPSET = 17  # Resize's cubic modes, Pad's pads as an input, DepthToSpace CRD
 INPUT, OUTPUT = 'images', 'upscaled'
 
 
