@@ -16,6 +16,9 @@ def get_config():
   config.features = (32, 64, 128)     # seed family: encoder widths; the decoder mirrors two
   config.width = 32                   # edsr: channels of every convolution
   config.num_blocks = 4               # edsr: residual blocks
+  # edsr/espcn: > 0 trains every convolution as a collapsible block (kxk into expansion x its
+  # width, 1x1 back, plus the input); loading and export collapse it into the plain network.
+  config.expansion = 0
 
   # Data: 'builtin' (photos inside scikit-image, no network), 'folder' (image files in
   # data_dir), 'idx' (MNIST-format files in data_dir) or any TFDS name prepared in data_dir.
@@ -41,6 +44,7 @@ def get_config():
   config.grad_clip = 0.0              # > 0: clip the gradient's global norm to this
   config.ema = 0.0                    # > 0 (e.g. 0.999): evaluate and ship a weight average
   config.loss = 'mse'                 # 'mse' or 'l1' (mean absolute error)
+  config.mse_finetune = 0.0           # this fraction of the steps, the last, trains on MSE
   config.augment = False              # random 90-degree rotations and flips of training patches
   config.num_train_steps = 2000
   config.seed = 0

@@ -17,7 +17,7 @@ from flax_srae.errors import UserError
 from flax_srae.errors import WriteError
 
 
-_ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b'}
+_ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b', 'expansion': 'x'}
 
 
 def architecture_subfolder(workdir: str, config) -> str:
@@ -25,7 +25,9 @@ def architecture_subfolder(workdir: str, config) -> str:
   stable place per architecture, so a second run with --new_subfolder resumes there."""
   sizes = []
   for field in models.architecture_fields(config.model)[2:]:
-    value = config[field]
+    value = config.get(field, _ADDED_FIELDS.get(field))
+    if field == 'expansion' and not value:  # plain networks keep their earlier names
+      continue
     value = '-'.join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     sizes.append(_ABBREVIATIONS[field] + value)
   return os.path.join(workdir, '_'.join([config.model, f'c{config.channels}'] + sizes))
@@ -61,7 +63,7 @@ def read_only_manager(path: str) -> ocp.CheckpointManager:
 
 
 # Config fields added after checkpoints had been written, with the value those runs had.
-_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0}
+_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0, 'expansion': 0}
 
 
 def params_key(config) -> str:
@@ -73,7 +75,8 @@ def params_key(config) -> str:
 def load_weights(path: str, step: Optional[int] = None):
   """(config, inference weights, step) of the checkpoint of `step` (default: the latest) in a
   workdir or checkpoints folder, the weights restored onto this process's first local device
-  whatever devices wrote them; never the optimizer state."""
+  whatever devices wrote them; never the optimizer state. Weights trained with collapsible
+  blocks come back collapsed, with a config of the plain network they now are."""
   mngr = read_only_manager(path)
   try:
     step = mngr.latest_step() if step is None else step
@@ -96,7 +99,12 @@ def load_weights(path: str, step: Optional[int] = None):
         partial_restore=True))['state']
   finally:
     mngr.close()
-  return config, state[params_key(config)], step
+  params = state[params_key(config)]
+  if config.expansion:
+    params = models.collapse(params)
+    with config.unlocked():
+      config.expansion = 0
+  return config, params, step
 
 
 def save_weights(directory: str, step: int, params, config) -> None:
@@ -192,6 +200,7 @@ def restore(mngr: ocp.CheckpointManager, step: int, resuming: bool = False, **it
 def _architecture(config_dict, model: str) -> dict:
   """The fields that fix `model`'s parameters: a checkpoint is only resumed by a config that
   agrees on all of them."""
+  config_dict = {**_ADDED_FIELDS, **config_dict}
   return {k: list(v) if isinstance(v, (list, tuple)) else v
           for k, v in config_dict.items() if k in models.architecture_fields(model)}
 

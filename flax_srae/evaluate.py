@@ -38,7 +38,8 @@ def _file_part(text: str) -> str:
 
 
 def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
-             y_channel: bool = False, step=None, output_dir=None, ensemble: bool = False) -> dict:
+             y_channel: bool = False, step=None, output_dir=None, ensemble: bool = False,
+             rgb: bool = False) -> dict:
   """Evaluates; returns (and writes) {'protocol': ..., 'num_images': n, 'methods': {...}}."""
   upscaler = inference.load(workdir, step)
   config = upscaler.config
@@ -49,6 +50,10 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
     if whole and shave is not None:
       config.shave = shave
   split = split or config.eval_split
+  if rgb and not (whole and config.channels == 3):
+    raise UserError('--rgb measures a colour model of the literature protocol on RGB rather '
+                    'than luma; this model is ' + ('grayscale' if config.channels == 1 else
+                    'measured on RGB patches already') + ': drop --rgb')
   if whole:  # already luma (or RGB measured on luma): --y_channel changes nothing
     shave = config.shave
   else:
@@ -65,10 +70,11 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   mesh = parallel.create_mesh(jax.local_devices()[:1])
   methods = evaluation.evaluate(upscaler.model, upscaler.params, eval_data, config, mesh,
                                 methods=tuple(evaluation.BASELINES), shave=shave,
-                                y_channel=y_channel, ensemble=ensemble)
+                                y_channel=y_channel, ensemble=ensemble, rgb=rgb)
   if whole:
-    protocol = (f'{len(eval_data)} whole images, PIL bicubic downscale, studio-range Y of '
-                f'8-bit-rounded output, shave {shave} px')
+    on = 'RGB' if rgb else 'studio-range Y'
+    protocol = (f'{len(eval_data)} whole images, PIL bicubic downscale, {on} of 8-bit-rounded '
+                f'output, shave {shave} px')
   else:
     channels = ('Y (BT.601) of 8-bit-rounded images' if y_channel
                 else 'grayscale' if config.channels == 1 else 'RGB')
@@ -92,7 +98,7 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   os.makedirs(output_dir, exist_ok=True)
   name = workdir[len(inference.PRETRAINED_PREFIX):] + '_' if pretrained else ''
   stem = os.path.join(output_dir, f'eval_{name}{_file_part(config.dataset)}_{_file_part(split)}'
-                                  + ('_ensemble' if ensemble else ''))
+                                  + ('_ensemble' if ensemble else '') + ('_rgb' if rgb else ''))
   files.write_json(stem + '.json', result)
   columns = evaluation.sample_columns(upscaler.model, upscaler.params, eval_data, config, mesh,
                                       ensemble)
@@ -104,7 +110,7 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
 def _main():
   f = flags.FLAGS
   evaluate(f.workdir, f.dataset, f.data_dir, f.split, f.shave, f.y_channel, f.step,
-           f.output_dir, f.ensemble)
+           f.output_dir, f.ensemble, f.rgb)
 
 
 def _define_flags():
@@ -118,6 +124,8 @@ def _define_flags():
                        'scale; default: the config\'s for literature-protocol models, else 0).')
   flags.DEFINE_bool('y_channel', False, 'Colour data: measure on BT.601 luma of 8-bit-rounded '
                     'images, as SR papers do.')
+  flags.DEFINE_bool('rgb', False, 'Colour models of the literature protocol (measured on '
+                    'luma by default): measure on the RGB channels.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
   flags.DEFINE_bool('ensemble', False, "Measure the model's self-ensemble: the mean of its "
                     'outputs over the 8 rotations and flips of each input (8x the time).')

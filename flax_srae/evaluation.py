@@ -86,9 +86,11 @@ def evaluate_patches(model, params, hr: np.ndarray, config, mesh: jax.sharding.M
 
 
 def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Sequence[str],
-                   shave: int, with_ssim: bool = True, ensemble: bool = False) -> dict:
+                   shave: int, with_ssim: bool = True, ensemble: bool = False,
+                   rgb: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} averaged over whole (low, high)-resolution image pairs, the
-  literature's way (`metrics.whole_image`); 'ssim' is None without `with_ssim`."""
+  literature's way (`metrics.whole_image`, colour on luma or with `rgb` on RGB); 'ssim' is
+  None without `with_ssim`."""
   upscalers = {'model': _model_upscaler(model, params, ensemble)}
   upscalers.update({name: functools.partial(baseline, scale=2, name=name) for name in methods})
   scores = {name: [] for name in upscalers}
@@ -96,7 +98,7 @@ def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Se
     x = parallel.replicate(mesh, lr[None])
     for name, upscale in upscalers.items():
       sr = parallel.to_host(upscale(x))[0]
-      scores[name].append(metrics.whole_image(sr, hr, shave, with_ssim))
+      scores[name].append(metrics.whole_image(sr, hr, shave, with_ssim, rgb))
   return {name: {'psnr': float(np.mean([p for p, _ in s])),
                  'ssim': float(np.mean([q for _, q in s])) if with_ssim else None}
           for name, s in scores.items()}
@@ -104,15 +106,16 @@ def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Se
 
 def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh, *,
              methods: Sequence[str] = ('bicubic',), shave: Optional[int] = None,
-             y_channel: bool = False, ensemble: bool = False) -> dict:
+             y_channel: bool = False, ensemble: bool = False, rgb: bool = False) -> dict:
   """{method: {'psnr', 'ssim'}} of the model and `methods` on `eval_data` (as
   `input_pipeline.load_eval` gives it) under `config.protocol`. `shave` (default: the
   config's under the literature protocol, else 0) leaves a border out; `y_channel` measures
-  colour patches on studio-range luma (whole images always are); `ensemble` measures the
-  model's self-ensemble (`inference.self_ensemble`)."""
+  colour patches on studio-range luma (whole colour images are, unless `rgb`); `ensemble`
+  measures the model's self-ensemble (`inference.self_ensemble`)."""
   if config.protocol == 'literature':
     return evaluate_whole(model, params, eval_data, mesh, methods=methods,
-                          shave=config.shave if shave is None else shave, ensemble=ensemble)
+                          shave=config.shave if shave is None else shave, ensemble=ensemble,
+                          rgb=rgb)
   return evaluate_patches(model, params, eval_data, config, mesh, methods=methods,
                           shave=shave or 0, y_channel=y_channel, ensemble=ensemble)
 

@@ -49,12 +49,13 @@ def ssim(pred, target, max_value=1.0):
   return jnp.mean(s, axis=(1, 2, 3))
 
 
-def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int, with_ssim: bool = True):
+def whole_image(sr: np.ndarray, hr: np.ndarray, shave: int, with_ssim: bool = True,
+                rgb: bool = False):
   """(PSNR, SSIM or None) of one HWC image the super-resolution literature's way: the output
-  rounded to 8 bits, colour measured on studio-range luma (Y in [16, 235]), a `shave`-pixel
-  border left out, PSNR in float64."""
+  rounded to 8 bits, colour measured on studio-range luma (Y in [16, 235]; with `rgb`, on the
+  RGB channels), a `shave`-pixel border left out, PSNR in float64."""
   sr = image_ops.round_to_8_bits(np.asarray(sr))  # in the data's precision, as the files hold it
-  if sr.shape[-1] == 3:
+  if sr.shape[-1] == 3 and not rgb:
     sr, hr = (image_ops.studio_luma(a.astype(np.float64)) for a in (sr, hr))
   if shave:
     sr, hr = sr[shave:-shave, shave:-shave], hr[shave:-shave, shave:-shave]

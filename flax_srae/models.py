@@ -124,6 +124,55 @@ class SubPixelSR(nn.Module):
     return _sub_pixel_on_cubic(self.conv, y, x)
 
 
+class ExpandedConv(nn.Module):
+  """A convolution trained in expanded form and run collapsed (SESR's collapsible linear
+  block, Bhardwaj et al. 2022): a kxk convolution into `expansion` x `features` channels, a
+  1x1 convolution back to `features`, and the input added when it has `features` channels.
+  Nothing non-linear comes between, so the three are exactly one kxk convolution
+  (`collapse`): training sees a wider, easier-to-fit parameterisation, inference pays for the
+  plain layer. It takes `nn.Conv`'s arguments as the models use them; `kernel_init` starts
+  the 1x1 convolution, so a zero-initialised layer stays zero at the start."""
+  features: int
+  kernel_size: Sequence[int]
+  strides: Any = 1
+  padding: Any = 'SAME'
+  dtype: Any = None
+  kernel_init: Any = nn.initializers.lecun_normal()
+  expansion: int = 4
+  conv: ModuleDef = nn.Conv
+
+  @nn.compact
+  def __call__(self, x):
+    if self.strides not in (1, (1, 1)) or self.padding != 'SAME':
+      raise ValueError('ExpandedConv runs stride 1 with SAME padding only (the edsr and espcn '
+                       'layers)')
+    wide = self.conv(self.expansion * self.features, self.kernel_size, dtype=self.dtype)(x)
+    y = self.conv(self.features, (1, 1), kernel_init=self.kernel_init, dtype=self.dtype)(wide)
+    return y + x if x.shape[-1] == self.features else y
+
+
+def collapse(params):
+  """The parameters of the plain model equal to a model built with `ExpandedConv` layers:
+  each `ExpandedConv_i` becomes the `Conv_i` it computes (kernel W1.W2 plus the identity at
+  the centre tap when the input width is the output's; bias b1.W2 + b2). Others pass as
+  they are."""
+  out = {}
+  for name, value in params.items():
+    if name.startswith('ExpandedConv_'):
+      wide, narrow = value['Conv_0'], value['Conv_1']
+      projection = narrow['kernel'][0, 0]                     # (expanded, out)
+      kernel = jnp.einsum('hwie,eo->hwio', wide['kernel'], projection, precision='highest')
+      k_h, k_w, c_in, c_out = kernel.shape
+      if c_in == c_out:
+        kernel = kernel.at[k_h // 2, k_w // 2].add(jnp.eye(c_in, dtype=kernel.dtype))
+      out['Conv_' + name.split('_')[-1]] = {
+          'kernel': kernel,
+          'bias': jnp.dot(wide['bias'], projection, precision='highest') + narrow['bias']}
+    else:
+      out[name] = collapse(value) if isinstance(value, dict) else value
+  return out
+
+
 def _check_channels(x, channels: int) -> None:
   if x.shape[-1] != channels:
     raise ValueError(f'model expects {channels} channel(s), input has {x.shape[-1]}')
@@ -149,7 +198,7 @@ def depth_to_space(y, scale: int = 2):
 
 def architecture_fields(model: str):
   """The config fields that fix `model`'s parameter shapes and meaning."""
-  sizes = {'edsr': ('width', 'num_blocks'), 'espcn': ('width',)}
+  sizes = {'edsr': ('width', 'num_blocks', 'expansion'), 'espcn': ('width', 'expansion')}
   return ('model', 'channels') + sizes.get(model, ('features',))
 
 
@@ -159,10 +208,14 @@ def create_model(config, conv: ModuleDef = nn.Conv,
   `config.dtype` (absent from configs saved before it existed: float32). `conv` and
   `upsample` (the seed family's transposed convolutions) may be other forms of the same
   layers (`cpu_speedups.layers()`); Flax names parameters after the layer's class, so a
-  replacement keeps the class name (`Conv`, `ConvTranspose2x`) to keep the checkpoints'."""
+  replacement keeps the class name (`Conv`, `ConvTranspose2x`) to keep the checkpoints'.
+  With `config.expansion` > 0 (edsr and espcn) every convolution is an `ExpandedConv` of it,
+  for training; `collapse` turns its weights into the plain model's."""
   if config.model not in MODELS:
     raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
   dtype = jnp.dtype(config.get('dtype', 'float32'))
+  if config.get('expansion', 0):
+    conv = functools.partial(ExpandedConv, expansion=config.expansion, conv=conv)
   if config.model == 'espcn':
     return SubPixelSR(channels=config.channels, width=config.width, dtype=dtype, conv=conv)
   if config.model == 'edsr':

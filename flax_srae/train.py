@@ -59,6 +59,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                     f'{tuple(config.features)}')
   if config.loss not in LOSSES:
     raise UserError(f'unknown loss {config.loss!r}: choose one of {", ".join(LOSSES)}')
+  if not 0 <= config.mse_finetune <= 1:
+    raise UserError(f'mse_finetune is the fraction of steps trained on MSE at the end: it must be '
+                    f'in [0, 1], got {config.mse_finetune}')
+  if config.expansion < 0 or int(config.expansion) != config.expansion:
+    raise UserError(f'expansion must be a whole number >= 0 (0: plain convolutions), got '
+                    f'{config.expansion}')
+  if config.expansion and config.model not in ('edsr', 'espcn'):
+    raise UserError(f'expansion (collapsible blocks) applies to models edsr and espcn, not '
+                    f'{config.model}: set --config.expansion=0')
   for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
                'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
                'num_samples'):
@@ -279,13 +288,16 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
   lr_at = learning_rate_fn(config)
   lr_at = lr_at if callable(lr_at) else (lambda _, lr=lr_at: lr)
+  # L1 then MSE (EDSR's and RCAN's fine-tuning): the last steps, a second compiled step.
+  mse_after = config.num_train_steps - round(config.mse_finetune * config.num_train_steps)
   try:
     t_compile, progress = time.perf_counter(), None
     for step in range(start + 1, config.num_train_steps + 1):
       batch = {k: parallel.shard_rows(mesh, v, config.batch_size)
                for k, v in input_pipeline.batch(data, config, step, rows).items()}
       state, loss, first_bad_step = train_step(state, batch['hr'], first_bad_step,
-                                               config.degradation, scale, config.loss,
+                                               config.degradation, scale,
+                                               'mse' if step > mse_after else config.loss,
                                                batch.get('lr'), config.ema)
       final = step == config.num_train_steps
       report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final

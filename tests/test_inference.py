@@ -209,6 +209,8 @@ def test_evaluate_reproduces_results_and_compares_baselines(trained_workdir):
 def test_evaluate_protocol_errors(trained_workdir):
   with pytest.raises(UserError, match='grayscale: drop --y_channel'):
     evaluate.evaluate(trained_workdir, y_channel=True)
+  with pytest.raises(UserError, match='--rgb .*grayscale: drop --rgb'):
+    evaluate.evaluate(trained_workdir, rgb=True)
   with pytest.raises(UserError, match='SSIM'):
     evaluate.evaluate(trained_workdir, shave=1)
 

@@ -48,3 +48,7 @@ def test_whole_image_rounds_to_8_bits_shaves_and_measures_colour_on_studio_luma(
   grey = rgb + 10 / 255    # Y of a grey step of 10 levels: 219/255 of that
   psnr, _ = metrics.whole_image(grey, rgb, shave=0)
   assert psnr == pytest.approx(20 * np.log10(255 / (10 * 219 / 255)), abs=1e-4)
+  red = rgb.copy()
+  red[..., 0] = 10 / 255   # 10 levels off in one channel of three: the RGB mean squared error
+  psnr, _ = metrics.whole_image(red, rgb, shave=0, rgb=True)
+  assert psnr == pytest.approx(10 * np.log10(3 * 255 ** 2 / 10 ** 2), abs=1e-4)

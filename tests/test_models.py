@@ -180,3 +180,40 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model):
   assert 0 < float(jnp.max(jnp.abs(out - reference))) < 0.05 * float(jnp.max(jnp.abs(reference)))
   grads = jax.jit(jax.grad(lambda p: jnp.mean(bf16.apply({'params': p}, x) ** 2)))(params)
   assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+@pytest.mark.parametrize('model,channels', [('edsr', 1), ('edsr', 3), ('espcn', 1)])
+def test_collapsed_blocks_compute_what_the_expanded_ones_do(model, channels):
+  config = ml_collections.ConfigDict(dict(model=model, channels=channels, width=8, num_blocks=2,
+                                          expansion=3))
+  expanded = models.create_model(config)
+  x = jax.random.uniform(jax.random.key(1), (2, 9, 7, channels))
+  params = expanded.init(jax.random.key(0), x)['params']
+  # Random weights everywhere, the zero-initialised output layer included.
+  leaves, tree = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.key(2), len(leaves))
+  params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, p.shape)
+                                     for k, p in zip(keys, leaves)])
+  plain_config = ml_collections.ConfigDict({**config.to_dict(), 'expansion': 0})
+  plain = models.create_model(plain_config)
+  collapsed = models.collapse(params)
+  assert (jax.tree.map(jnp.shape, collapsed)
+          == jax.tree.map(jnp.shape, plain.init(jax.random.key(0), x)['params']))
+  want = expanded.apply({'params': params}, x)
+  np.testing.assert_allclose(plain.apply({'params': collapsed}, x), want,
+                             atol=1e-5 * float(jnp.abs(want).max()))
+
+
+def test_expanded_edsr_starts_at_cubic_with_more_parameters_to_train():
+  plain = ml_collections.ConfigDict(dict(model='edsr', channels=1, width=8, num_blocks=2,
+                                         expansion=0))
+  x = jax.random.uniform(jax.random.key(1), (1, 6, 6, 1))
+  counts = []
+  for expansion in (0, 4):
+    config = ml_collections.ConfigDict({**plain.to_dict(), 'expansion': expansion})
+    model = models.create_model(config)
+    variables = model.init(jax.random.key(0), x)
+    np.testing.assert_allclose(model.apply(variables, x), image_ops.cubic_upscale2x(x),
+                               atol=1e-6)
+    counts.append(sum(p.size for p in jax.tree.leaves(variables)))
+  assert counts[1] > 3 * counts[0]

@@ -134,6 +134,9 @@ def test_bad_edsr_size_rejected(tiny_config, tmp_path):
     ('grad_clip', -1.0, 'grad_clip must be >= 0'),
     ('ema', 1.0, r'ema must be in \[0, 1\)'),
     ('shave', -1, 'shave must be >= 0'),
+    ('mse_finetune', 1.5, r'mse_finetune .* must be in \[0, 1\]'),
+    ('expansion', -1, 'expansion must be a whole number >= 0'),
+    ('expansion', 2, 'expansion .* applies to models edsr and espcn, not seed_residual'),
 ])
 def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message):
   tiny_config[field] = value
@@ -371,3 +374,30 @@ def test_resume_with_another_optimizer_form_is_refused(tiny_config, tmp_path):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   tiny_config.update(dict(ema=0.99, lr_schedule='constant'))
   assert int(restore_state(tmp_path, tiny_config).step) == 2  # the checkpoint is intact
+
+
+def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tmp_path,
+                                                                   monkeypatch):
+  from flax_srae import evaluate, inference
+  losses = []
+  step = train.train_step
+
+  def spy(*args):
+    losses.append(args[5])
+    return step(*args)
+
+  monkeypatch.setattr(train, 'train_step', spy)
+  tiny_config.update(dict(model='edsr', width=8, num_blocks=1, expansion=2, loss='l1',
+                          mse_finetune=0.5, hr_size=14, num_train_steps=4))
+  result = train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert losses == ['l1', 'l1', 'mse', 'mse']
+  plain = (9 * 8 + 8) + 2 * (9 * 64 + 8) + (9 * 8 * 4 + 4)
+  assert result['parameters'] > 2 * plain  # trained expanded
+  upscaler = inference.load(str(tmp_path))
+  assert upscaler.config.expansion == 0
+  assert sum(p.size for p in jax.tree.leaves(upscaler.params)) == plain  # run collapsed
+  r = evaluate.evaluate(str(tmp_path))
+  assert abs(r['methods']['model']['psnr'] - result['eval']['psnr']) < 0.01
+  tiny_config.update(dict(expansion=0, num_train_steps=6))
+  with pytest.raises(UserError, match='another model.*expansion: checkpoint 2 vs config 0'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
