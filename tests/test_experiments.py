@@ -126,3 +126,31 @@ def test_readme_ensemble_table_is_the_one_the_record_gives():
     rows = [json.loads(line) for line in f if line.strip()]
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
     assert ensemble.table(rows) in f.read()
+
+
+_recipe_spec = importlib.util.spec_from_file_location(
+    'recipe', os.path.join(ROOT, 'experiments', 'recipe.py'))
+recipe = importlib.util.module_from_spec(_recipe_spec)
+_recipe_spec.loader.exec_module(recipe)
+
+
+@pytest.mark.parametrize('name', sorted(recipe.RECIPES))
+def test_every_recipe_is_a_valid_config_on_validation_data(name):
+  (base, split), _, overrides = recipe.RECIPES[name]
+  module = importlib.import_module(base[:-3].replace('/', '.'))
+  config = module.get_config()
+  config.update({**split, **overrides})
+  train.validate_config(config)
+  assert split['train_split'] in ('train[:60]', 'test[:7000]')  # never the eval files
+
+
+def test_recipe_table_is_written_from_the_logs_and_readme_holds_it(tmp_path):
+  (tmp_path / 'photo_a.log').write_text(
+      '# batch 16; 6 min of training at 30.00 steps/s\n# python -m flax_srae.main ...\n'
+      'I1202 train.py:309] step 2650/10600  loss 0.01  25.9 steps/s  eval psnr 34.66 dB (bicubic 32.78)\n'
+      'I1202 train.py:336] step 10600: eval psnr 34.94 dB, ssim 0.9419; bicubic 32.78 dB, ssim 0.9\n')
+  assert recipe.table(str(tmp_path)).split('\n')[2] == (
+      '| `photo_a` | batch 16; 6 min of training at 30.00 steps/s | 10,600 | 34.66, 34.94 | 34.94 '
+      '| 32.78 |')
+  with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
+    assert recipe.table() in f.read()

@@ -1,9 +1,9 @@
 """ESPCN-style sub-pixel network, width 64, 5,500 steps, otherwise as sun80_edsr."""
-from configs import photo
+from experiments.configs import sun80_edsr
 
 
 def get_config():
-  config = photo.get_config()
+  config = sun80_edsr.get_config()
   config.model = 'espcn'
   config.width = 64
   config.num_train_steps = 5500

@@ -1,0 +1,138 @@
+"""Recipe search at equal CPU time, on validation data only (issue 18).
+
+  python experiments/recipe.py OUT_DIR --minutes=M NAME [NAME ...]
+  python experiments/recipe.py --table
+
+Each NAME is a recipe below: a base config and overrides. A recipe is first run for a few
+hundred steps to measure this CPU's throughput for it (results.json's images/s, compilation
+excluded), then trained from scratch for as many steps as fit `--minutes` of training at that
+throughput, on the validation split (photos: sun80 files [0, 60) train, [60, 70) validate;
+MNIST: test[:7000] trains, test[7000:8000] validates), evaluated four times along the way. Step
+counts, not time limits, end the runs, so their PSNR does not depend on what else the machine
+does. Each run's description, command and evaluation lines go to experiments/recipe/NAME.log,
+and the table between the `<!-- table:recipe -->` markers of experiments/README.md is written
+again from all those logs.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LOGS = os.path.join(HERE, 'recipe')
+sys.path.insert(0, ROOT)
+from experiments import run  # pylint: disable=g-import-not-at-top
+
+PHOTO = ('configs/photo.py', {'train_split': 'train[:60]', 'eval_split': 'train[60:70]'})
+MNIST = ('configs/mnist.py', {'train_split': 'test[:7000]', 'eval_split': 'test[7000:8000]'})
+
+# name: (base, description, overrides). The photo rows start from configs/photo.py (edsr 32x6,
+# L1, rotations and flips, warmup and cosine decay over the run, batch 32 of 24x24 crops).
+RECIPES = {
+    'photo_b32': (PHOTO, 'batch 32, warmup 200 (pretrained:photo until 2026-12-02)',
+                  {'batch_size': 32, 'warmup_steps': 200}),
+    'photo_b16': (PHOTO, 'batch 16, warmup 100', {'batch_size': 16, 'warmup_steps': 100}),
+    'photo_b8': (PHOTO, 'batch 8, warmup 50', {'batch_size': 8, 'warmup_steps': 50}),
+    'photo_b16_p32': (PHOTO, 'batch 16 of 32x32 crops, warmup 100',
+                      {'batch_size': 16, 'warmup_steps': 100, 'hr_size': 64}),
+    'photo_b16_ema': (PHOTO, 'batch 16, warmup 100, EMA 0.999',
+                      {'batch_size': 16, 'warmup_steps': 100, 'ema': 0.999}),
+    'photo_b16_x2': (PHOTO, 'batch 16, warmup 100, collapsible blocks expanded 2x',
+                     {'batch_size': 16, 'warmup_steps': 100, 'expansion': 2}),
+    'photo_b16_32x8': (PHOTO, 'batch 16, warmup 100, edsr 32x8 (149,444 parameters)',
+                       {'batch_size': 16, 'warmup_steps': 100, 'num_blocks': 8}),
+    'photo_b16_mse': (PHOTO, 'batch 16, warmup 100, L1 then MSE for the last quarter',
+                      {'batch_size': 16, 'warmup_steps': 100, 'mse_finetune': 0.25}),
+    # MNIST rows start from configs/mnist.py (edsr 32x4, MSE, constant rate, batch 128).
+    'mnist_b32_ema': (MNIST, 'batch 32, EMA 0.999 (pretrained:mnist as shipped)',
+                      {'batch_size': 32, 'ema': 0.999}),
+    'mnist_b16_cosine_ema': (MNIST, 'batch 16, EMA 0.999, warmup 100 and cosine decay',
+                             {'batch_size': 16, 'ema': 0.999, 'lr_schedule': 'cosine',
+                              'warmup_steps': 100}),
+}
+
+
+def _command(base, overrides, steps, workdir, eval_every):
+  config, split = base
+  fields = {**split, **overrides, 'num_train_steps': steps, 'eval_every_steps': eval_every,
+            'checkpoint_every_steps': 10 ** 9}
+  return ([sys.executable, '-m', 'flax_srae.main', f'--config={config}', f'--workdir={workdir}']
+          + [f'--config.{k}={v}' for k, v in fields.items()])
+
+
+def _train(cmd, log):
+  with open(log, 'w') as f:
+    if subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT).returncode:
+      sys.exit(f'error: {" ".join(cmd)} failed; see {log}')
+
+
+def run_recipe(name: str, out: str, minutes: float, probe_steps: int) -> None:
+  base, what, overrides = RECIPES[name]
+  probe = os.path.join(out, name + '_probe')
+  _train(_command(base, overrides, probe_steps, probe, probe_steps), probe + '.log')
+  with open(os.path.join(probe, 'results.json')) as f:
+    results = json.load(f)
+  per_sec = results['train']['steps_timed'] / results['train']['seconds']
+  steps = max(100, int(minutes * 60 * per_sec) // 100 * 100)
+  workdir = os.path.join(out, name)
+  cmd = _command(base, overrides, steps, workdir, steps // 4)
+  _train(cmd, workdir + '.log')
+  with open(workdir + '.log') as f:
+    kept = [line for line in f if 'eval psnr' in line or 'parameters' in line]
+  os.makedirs(LOGS, exist_ok=True)
+  shown = ' '.join(['python'] + cmd[1:]).replace(workdir, 'DIR')
+  with open(os.path.join(LOGS, name + '.log'), 'w') as f:
+    f.write(f'# {what}; {minutes:g} min of training at {per_sec:.2f} steps/s\n'
+            f'# {shown}\n' + ''.join(kept))
+
+
+def table(folder: str = LOGS) -> str:
+  """The runs' curves, from their logs: every evaluation's PSNR, then the last one."""
+  lines = ['| run | what | steps | val PSNR dB along the run | last val PSNR dB | bicubic dB |',
+           '|' + '---|' * 6]
+  for path in sorted(glob.glob(os.path.join(folder, '*.log'))):
+    with open(path) as f:
+      what, text = f.readline(), f.read()
+    evals = re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+).*?bicubic ([\d.]+)', text)
+    if not what.startswith('# ') or not evals:
+      sys.exit(f'error: {path} needs a "# description" first line and eval psnr log lines')
+    curve = ', '.join(p for _, p, _ in evals)
+    lines.append(f'| `{os.path.basename(path)[:-4]}` | {what[2:].strip()} | {int(evals[-1][0]):,} '
+                 f'| {curve} | {evals[-1][1]} | {evals[-1][2]} |')
+  return '\n'.join(lines)
+
+
+def write_table() -> None:
+  readme = os.path.join(HERE, 'README.md')
+  with open(readme) as f:
+    text = f.read()
+  with open(readme, 'w') as f:
+    f.write(run._replace(text, 'recipe', table()))  # pylint: disable=protected-access
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('out', nargs='?')
+  parser.add_argument('names', nargs='*', metavar='NAME')
+  parser.add_argument('--minutes', type=float, default=6.0)
+  parser.add_argument('--probe_steps', type=int, default=300)
+  parser.add_argument('--table', action='store_true')
+  args = parser.parse_intermixed_args()
+  if not args.table:
+    if not args.out or not args.names:
+      parser.error('give OUT_DIR and at least one recipe: ' + ', '.join(RECIPES))
+    unknown = set(args.names) - set(RECIPES)
+    if unknown:
+      parser.error(f'unknown recipe(s) {", ".join(sorted(unknown))}: choose from '
+                   + ', '.join(RECIPES))
+    for name in args.names:
+      run_recipe(name, args.out, args.minutes, args.probe_steps)
+  write_table()
+
+
+if __name__ == '__main__':
+  main()
