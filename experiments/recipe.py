@@ -72,13 +72,17 @@ def _train(cmd, log):
 
 def run_recipe(name: str, out: str, minutes: float, probe_steps: int) -> None:
   base, what, overrides = RECIPES[name]
-  probe = os.path.join(out, name + '_probe')
-  _train(_command(base, overrides, probe_steps, probe, probe_steps), probe + '.log')
+  probe, workdir = os.path.join(out, name + '_probe'), os.path.join(out, name)
+  for folder in (probe, workdir):
+    if os.path.exists(folder):  # training would resume it, not time a fresh run
+      sys.exit(f'error: {folder} exists: pick another OUT_DIR')
+  # The probe trains on the recipe's first loss only: a second compilation is not throughput.
+  _train(_command(base, {**overrides, 'mse_finetune': 0.0}, probe_steps, probe, probe_steps),
+         probe + '.log')
   with open(os.path.join(probe, 'results.json')) as f:
     results = json.load(f)
   per_sec = results['train']['steps_timed'] / results['train']['seconds']
   steps = max(100, int(minutes * 60 * per_sec) // 100 * 100)
-  workdir = os.path.join(out, name)
   cmd = _command(base, overrides, steps, workdir, steps // 4)
   _train(cmd, workdir + '.log')
   with open(workdir + '.log') as f:

@@ -17,6 +17,9 @@ from flax_srae.errors import UserError
 from flax_srae.errors import WriteError
 
 
+# Config fields added after checkpoints had been written, with the value those runs had.
+_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0, 'expansion': 0}
+
 _ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b', 'expansion': 'x'}
 
 
@@ -60,10 +63,6 @@ def read_only_manager(path: str) -> ocp.CheckpointManager:
     raise UserError(f'no complete checkpoint in {directory}: train first (python -m '
                     f'flax_srae.main --workdir=...) or point at the run\'s workdir')
   return mngr
-
-
-# Config fields added after checkpoints had been written, with the value those runs had.
-_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0, 'expansion': 0}
 
 
 def params_key(config) -> str:

@@ -6,7 +6,7 @@ that faster forms of the same layers can be plugged in without changing the para
 (`cpu_speedups.layers`).
 """
 import functools
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -143,9 +143,10 @@ class ExpandedConv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    if self.strides not in (1, (1, 1)) or self.padding != 'SAME':
-      raise ValueError('ExpandedConv runs stride 1 with SAME padding only (the edsr and espcn '
-                       'layers)')
+    if (self.strides not in (1, (1, 1)) or self.padding != 'SAME'
+        or any(k % 2 == 0 for k in self.kernel_size)):
+      raise ValueError('ExpandedConv runs odd kernels with stride 1 and SAME padding only (the '
+                       'edsr and espcn layers), where the input added is the centre tap')
     wide = self.conv(self.expansion * self.features, self.kernel_size, dtype=self.dtype)(x)
     y = self.conv(self.features, (1, 1), kernel_init=self.kernel_init, dtype=self.dtype)(wide)
     return y + x if x.shape[-1] == self.features else y
@@ -165,11 +166,14 @@ def collapse(params):
       k_h, k_w, c_in, c_out = kernel.shape
       if c_in == c_out:
         kernel = kernel.at[k_h // 2, k_w // 2].add(jnp.eye(c_in, dtype=kernel.dtype))
-      out['Conv_' + name.split('_')[-1]] = {
+      plain = 'Conv_' + name.split('_')[-1]
+      if plain in params:
+        raise ValueError(f'{name} collapses into {plain}, which the model has already')
+      out[plain] = {
           'kernel': kernel,
           'bias': jnp.dot(wide['bias'], projection, precision='highest') + narrow['bias']}
     else:
-      out[name] = collapse(value) if isinstance(value, dict) else value
+      out[name] = collapse(value) if isinstance(value, Mapping) else value
   return out
 
 

@@ -62,12 +62,18 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if not 0 <= config.mse_finetune <= 1:
     raise UserError(f'mse_finetune is the fraction of steps trained on MSE at the end: it must be '
                     f'in [0, 1], got {config.mse_finetune}')
-  if config.expansion < 0 or int(config.expansion) != config.expansion:
+  if not isinstance(config.expansion, int) or config.expansion < 0:
     raise UserError(f'expansion must be a whole number >= 0 (0: plain convolutions), got '
                     f'{config.expansion}')
   if config.expansion and config.model not in ('edsr', 'espcn'):
     raise UserError(f'expansion (collapsible blocks) applies to models edsr and espcn, not '
                     f'{config.model}: set --config.expansion=0')
+  last_in = config.width if config.model == 'edsr' else max(1, config.width // 2)
+  if config.expansion and last_in == 4 * config.channels:
+    # A block adds its input where the widths agree: the output layer would not start at zero.
+    raise UserError(f'expansion with {config.model} width {config.width} gives the output layer '
+                    f'{last_in} channels in and out, which a collapsible block would add to its '
+                    f'output: choose another width')
   for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
                'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
                'num_samples'):
@@ -275,8 +281,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     state = init()
   else:
     logging.info('resumed from %s at step %d', mngr.directory, int(state.step))
-  n_params = sum(p.size for p in jax.tree.leaves(state.params))
-  logging.info('model %s: %d parameters', config.model, n_params)
+  # The count that ships: collapsible blocks train more weights than the network they fold into.
+  n_params = sum(p.size for p in jax.tree.leaves(jax.eval_shape(models.collapse, state.params)))
+  n_trained = sum(p.size for p in jax.tree.leaves(state.params))
+  logging.info('model %s: %d parameters%s', config.model, n_params,
+               f' (trained as {n_trained} in collapsible blocks)' if n_trained != n_params else '')
 
   start = int(state.step)
   scale = models.scale_of(config)
@@ -299,6 +308,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                                                config.degradation, scale,
                                                'mse' if step > mse_after else config.loss,
                                                batch.get('lr'), config.ema)
+      if step == mse_after + 1 and progress is not None:  # compiled the MSE step: not timed
+        loss.block_until_ready()
+        progress.restart_window(step)
       final = step == config.num_train_steps
       report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
       if report:
@@ -349,7 +361,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                step, m['psnr'], m['ssim'], m['bicubic_psnr'], m['bicubic_ssim'])
   results = {'step': step, 'model': config.model, 'dataset': config.dataset,
              'eval_split': config.eval_split, 'num_eval_images': len(data.eval),
-             'eval': m, 'parameters': n_params}
+             'eval': m, 'parameters': n_params, 'trained_parameters': n_trained}
   # Steps that include compilation are not timed: a run of one step has no throughput.
   results['train'] = dict(timing, images_per_sec=(
       timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))

@@ -392,7 +392,7 @@ def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tm
   result = train.train_and_evaluate(tiny_config, str(tmp_path))
   assert losses == ['l1', 'l1', 'mse', 'mse']
   plain = (9 * 8 + 8) + 2 * (9 * 64 + 8) + (9 * 8 * 4 + 4)
-  assert result['parameters'] > 2 * plain  # trained expanded
+  assert result['parameters'] == plain and result['trained_parameters'] > 2 * plain
   upscaler = inference.load(str(tmp_path))
   assert upscaler.config.expansion == 0
   assert sum(p.size for p in jax.tree.leaves(upscaler.params)) == plain  # run collapsed
@@ -401,3 +401,11 @@ def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tm
   tiny_config.update(dict(expansion=0, num_train_steps=6))
   with pytest.raises(UserError, match='another model.*expansion: checkpoint 2 vs config 0'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert checkpointing.architecture_subfolder('w', tiny_config) == os.path.join('w', 'edsr_c1_w8_b1')
+  tiny_config.expansion = 2
+  assert checkpointing.architecture_subfolder('w', tiny_config) == os.path.join('w',
+                                                                                'edsr_c1_w8_b1_x2')
+  tiny_config.width = 4  # the output layer's 4 channels in and out would get the identity
+  with pytest.raises(UserError, match='expansion with edsr width 4 gives the output layer 4 '
+                     'channels in and out'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'w4'))
