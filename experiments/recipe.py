@@ -27,11 +27,12 @@ LOGS = os.path.join(HERE, 'recipe')
 sys.path.insert(0, ROOT)
 from experiments import run  # pylint: disable=g-import-not-at-top
 
-PHOTO = ('configs/photo.py', {'train_split': 'train[:60]', 'eval_split': 'train[60:70]'})
+PHOTO = ('configs/photo.py', {'train_split': 'train[:60]', 'eval_split': 'train[60:70]',
+                              'num_blocks': 6})
 MNIST = ('configs/mnist.py', {'train_split': 'test[:7000]', 'eval_split': 'test[7000:8000]'})
 
-# name: (base, description, overrides). The photo rows start from configs/photo.py (edsr 32x6,
-# L1, rotations and flips, warmup and cosine decay over the run, batch 32 of 24x24 crops).
+# name: (base, description, overrides). The photo rows start from configs/photo.py with edsr
+# 32x6 (L1, rotations and flips, warmup and cosine decay over the run, crops of 24x24).
 RECIPES = {
     'photo_b32': (PHOTO, 'batch 32, warmup 200 (pretrained:photo until 2026-12-02)',
                   {'batch_size': 32, 'warmup_steps': 200}),
@@ -39,8 +40,6 @@ RECIPES = {
     'photo_b8': (PHOTO, 'batch 8, warmup 50', {'batch_size': 8, 'warmup_steps': 50}),
     'photo_b16_p32': (PHOTO, 'batch 16 of 32x32 crops, warmup 100',
                       {'batch_size': 16, 'warmup_steps': 100, 'hr_size': 64}),
-    'photo_b16_ema': (PHOTO, 'batch 16, warmup 100, EMA 0.999',
-                      {'batch_size': 16, 'warmup_steps': 100, 'ema': 0.999}),
     'photo_b16_x2': (PHOTO, 'batch 16, warmup 100, collapsible blocks expanded 2x',
                      {'batch_size': 16, 'warmup_steps': 100, 'expansion': 2}),
     'photo_b16_32x8': (PHOTO, 'batch 16, warmup 100, edsr 32x8 (149,444 parameters)',
