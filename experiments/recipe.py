@@ -75,6 +75,7 @@ def run_recipe(name: str, out: str, minutes: float, probe_steps: int) -> None:
   for folder in (probe, workdir):
     if os.path.exists(folder):  # training would resume it, not time a fresh run
       sys.exit(f'error: {folder} exists: pick another OUT_DIR')
+  os.makedirs(out, exist_ok=True)
   # The probe trains on the recipe's first loss only: a second compilation is not throughput.
   _train(_command(base, {**overrides, 'mse_finetune': 0.0}, probe_steps, probe, probe_steps),
          probe + '.log')

@@ -20,15 +20,15 @@ from flax_srae import metrics
 from conftest import MNIST_DIR, SUN80_DIR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = {'photo': SUN80_DIR, 'mnist': MNIST_DIR}
+DATA = {'photo': SUN80_DIR, 'photo_rgb': SUN80_DIR, 'mnist': MNIST_DIR}
 
 
 def _folder(name):
   return inference.resolve(f'pretrained:{name}')
 
 
-def test_both_models_ship_small_with_their_config_and_figures():
-  assert inference.pretrained_names() == ['mnist', 'photo']
+def test_the_models_ship_small_with_their_config_and_figures():
+  assert inference.pretrained_names() == ['mnist', 'photo', 'photo_rgb']
   for name in DATA:
     folder = _folder(name)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(folder) for f in fs)
@@ -100,6 +100,22 @@ def test_evaluate_reproduces_the_shipped_figures(name, tmp_path):
   assert abs(result['methods']['bicubic']['psnr'] - shipped['bicubic_psnr']) < 0.01
   assert abs(result['methods']['model']['ssim'] - shipped['ssim']) < 1e-4
   assert os.listdir(tmp_path)  # written here, not inside the package
+
+
+def test_evaluate_reproduces_the_colour_models_rgb_figures(tmp_path):
+  if not os.path.isdir(SUN80_DIR):
+    pytest.skip(f'needs {SUN80_DIR}')
+  model = flax_srae.load('pretrained:photo_rgb')
+  assert model.config.channels == 3 and model.config.protocol == 'literature'
+  result = evaluate.evaluate('pretrained:photo_rgb', data_dir=SUN80_DIR, rgb=True,
+                             output_dir=str(tmp_path))
+  # The card's RGB figures: evaluate --rgb's own file, shipped beside results.json.
+  with open(os.path.join(_folder('photo_rgb'), 'eval_rgb.json')) as f:
+    shipped = json.load(f)
+  assert 'RGB of 8-bit-rounded output' in result['protocol'] == shipped['protocol']
+  for method in ('model', 'bicubic'):
+    for key, tolerance in (('psnr', 0.01), ('ssim', 1e-4)):
+      assert abs(result['methods'][method][key] - shipped['methods'][method][key]) < tolerance
 
 
 def test_predict_with_the_pretrained_photo_model(tmp_path):

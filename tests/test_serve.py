@@ -318,7 +318,8 @@ def test_cli_unknown_model_is_one_line():
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1 and 'Traceback' not in proc.stderr
   assert proc.stderr.strip().splitlines() == [
-      "error: no pretrained model 'nope': choose one of pretrained:mnist, pretrained:photo"]
+      "error: no pretrained model 'nope': choose one of pretrained:mnist, pretrained:photo, "
+      "pretrained:photo_rgb"]
 
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
