@@ -46,6 +46,10 @@ RECIPES = {
                        {'batch_size': 16, 'warmup_steps': 100, 'num_blocks': 8}),
     'photo_b16_mse': (PHOTO, 'batch 16, warmup 100, L1 then MSE for the last quarter',
                       {'batch_size': 16, 'warmup_steps': 100, 'mse_finetune': 0.25}),
+    'photo_b16_ema': (PHOTO, 'batch 16, warmup 100, EMA 0.999',
+                      {'batch_size': 16, 'warmup_steps': 100, 'ema': 0.999}),
+    'photo_b16_noaug': (PHOTO, 'batch 16, warmup 100, no rotations or flips',
+                        {'batch_size': 16, 'warmup_steps': 100, 'augment': False}),
     # MNIST rows start from configs/mnist.py (edsr 32x4, MSE, constant rate, batch 128).
     'mnist_b32_ema': (MNIST, 'batch 32, EMA 0.999 (pretrained:mnist as shipped)',
                       {'batch_size': 32, 'ema': 0.999}),

@@ -249,6 +249,7 @@ def _bicubic(x: np.ndarray, scale: int) -> np.ndarray:
 
 def load(path: str, step: Optional[int] = None) -> Upscaler:
   """The model saved in a training workdir (or its checkpoints folder), latest step by default,
-  or a model shipped with the package: 'pretrained:photo', 'pretrained:mnist'."""
+  or a model shipped with the package: 'pretrained:photo', 'pretrained:photo_rgb',
+  'pretrained:mnist'."""
   config, params, step = checkpointing.load_weights(resolve(path), step)
   return Upscaler(config, params, step)

@@ -156,8 +156,8 @@ def _main():
 def _define_flags():
   """Flags exist only when this module is the program, so library imports never clash."""
   flags.DEFINE_string('workdir', None, 'Training workdir (or its checkpoints folder).')
-  flags.DEFINE_string('model', None, "A model shipped with the package, 'pretrained:photo' or "
-                      "'pretrained:mnist' (or a workdir, as --workdir).")
+  flags.DEFINE_string('model', None, "A model shipped with the package, 'pretrained:photo', "
+                      "'pretrained:photo_rgb' or 'pretrained:mnist' (or a workdir, as --workdir).")
   flags.DEFINE_string('input', None, 'Image file, folder of images, or .npy array.')
   flags.DEFINE_string('output', None, 'Where to write: same kind as --input.')
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')

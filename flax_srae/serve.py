@@ -341,8 +341,8 @@ def _stop(signum, frame):
 
 def _define_flags():
   """Flags exist only when this module is the program, so library imports never clash."""
-  flags.DEFINE_string('model', None, "'pretrained:photo', 'pretrained:mnist' or a training "
-                      'workdir.')
+  flags.DEFINE_string('model', None, "'pretrained:photo', 'pretrained:photo_rgb', "
+                      "'pretrained:mnist' or a training workdir.")
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
   flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on (0.0.0.0: every interface, '
                       'so other machines can reach it).')

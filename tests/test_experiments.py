@@ -122,7 +122,7 @@ _ensemble_spec.loader.exec_module(ensemble)
 
 
 def test_readme_ensemble_table_is_the_one_the_record_gives():
-  with open(os.path.join(ROOT, 'experiments', 'ensemble', '2026-12-02.jsonl')) as f:
+  with open(os.path.join(ROOT, 'experiments', 'ensemble', '2026-12-02b.jsonl')) as f:
     rows = [json.loads(line) for line in f if line.strip()]
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
     assert ensemble.table(rows) in f.read()

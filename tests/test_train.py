@@ -378,7 +378,7 @@ def test_resume_with_another_optimizer_form_is_refused(tiny_config, tmp_path):
 
 def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tmp_path,
                                                                    monkeypatch):
-  from flax_srae import evaluate, inference
+  from flax_srae import evaluate, export, inference
   losses = []
   step = train.train_step
 
@@ -398,6 +398,11 @@ def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tm
   assert sum(p.size for p in jax.tree.leaves(upscaler.params)) == plain  # run collapsed
   r = evaluate.evaluate(str(tmp_path))
   assert abs(r['methods']['model']['psnr'] - result['eval']['psnr']) < 0.01
+  export.export(str(tmp_path), str(tmp_path / 'shipped'))  # ships the collapsed network
+  shipped = inference.load(str(tmp_path / 'shipped'))
+  assert shipped.config.expansion == 0
+  x = np.random.default_rng(0).random((1, 6, 5, 1), np.float32)
+  np.testing.assert_allclose(shipped.apply(x), upscaler.apply(x), atol=1e-6)
   tiny_config.update(dict(expansion=0, num_train_steps=6))
   with pytest.raises(UserError, match='another model.*expansion: checkpoint 2 vs config 0'):
     train.train_and_evaluate(tiny_config, str(tmp_path))

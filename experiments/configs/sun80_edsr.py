@@ -4,6 +4,7 @@ from configs import photo
 
 def get_config():
   config = photo.get_config()
+  config.num_blocks = 6
   config.batch_size = 32
   config.warmup_steps = 200
   config.num_train_steps = 12000
