@@ -17,7 +17,6 @@ import argparse
 import glob
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -103,13 +102,9 @@ def table(folder: str = LOGS) -> str:
   lines = ['| run | what | steps | val PSNR dB along the run | last val PSNR dB | bicubic dB |',
            '|' + '---|' * 6]
   for path in sorted(glob.glob(os.path.join(folder, '*.log'))):
-    with open(path) as f:
-      what, text = f.readline(), f.read()
-    evals = re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+).*?bicubic ([\d.]+)', text)
-    if not what.startswith('# ') or not evals:
-      sys.exit(f'error: {path} needs a "# description" first line and eval psnr log lines')
+    what, evals = run.read_curve(path)
     curve = ', '.join(p for _, p, _ in evals)
-    lines.append(f'| `{os.path.basename(path)[:-4]}` | {what[2:].strip()} | {int(evals[-1][0]):,} '
+    lines.append(f'| `{os.path.basename(path)[:-4]}` | {what} | {int(evals[-1][0]):,} '
                  f'| {curve} | {evals[-1][1]} | {evals[-1][2]} |')
   return '\n'.join(lines)
 

@@ -127,20 +127,27 @@ def table(records) -> str:
   return '\n'.join(lines)
 
 
+def read_curve(path: str):
+  """(description, [(step, eval PSNR, bicubic PSNR) as strings]) of a training log whose first
+  line is '# description'."""
+  with open(path) as f:
+    what, text = f.readline(), f.read()
+  evals = re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+).*?bicubic ([\d.]+)', text)
+  if not what.startswith('# ') or not evals:
+    sys.exit(f'error: {path} needs a "# description" first line and eval psnr log lines')
+  return what[2:].strip(), evals
+
+
 def validation_table(folder: str = os.path.join(HERE, 'validation')) -> str:
   """The validation runs' curves, from their logs: the best eval PSNR (the earliest step on a
   tie) and the last one. A run stopped by a time limit ends at its last evaluation."""
   lines = ['| run | what | last eval step | best val PSNR dB (step) | last val PSNR dB | '
            'bicubic dB |', '|' + '---|' * 6]
   for path in sorted(glob.glob(os.path.join(folder, '*.log'))):
-    with open(path) as f:
-      what, text = f.readline(), f.read()
-    evals = re.findall(r'step (\d+)[/:].*?eval psnr ([\d.]+).*?bicubic ([\d.]+)', text)
-    if not what.startswith('# ') or not evals:
-      sys.exit(f'error: {path} needs a "# description" first line and eval psnr log lines')
+    what, evals = read_curve(path)
     curve = [(int(step), float(psnr)) for step, psnr, _ in evals]
     best, last = max(curve, key=lambda c: c[1]), curve[-1]
-    lines.append(f'| `{os.path.basename(path)[:-4]}` | {what[2:].strip()} | {last[0]:,} | '
+    lines.append(f'| `{os.path.basename(path)[:-4]}` | {what} | {last[0]:,} | '
                  f'{best[1]:.2f} ({best[0]:,}) | {last[1]:.2f} | {evals[-1][2]} |')
   return '\n'.join(lines)
 
