@@ -28,6 +28,10 @@ from experiments import run  # pylint: disable=g-import-not-at-top
 
 PHOTO = ('configs/photo.py', {'train_split': 'train[:60]', 'eval_split': 'train[60:70]',
                               'num_blocks': 6})
+# sun80 [0, 60) and scikit-image's 18 builtin photos train, sun80 [60, 70) validates: a
+# folder of links that `_photos_and_builtin` makes in OUT_DIR keeps that order.
+PHOTO_BUILTIN = ('configs/photo.py', {'train_split': 'train[:78]', 'eval_split': 'train[78:88]',
+                                      'num_blocks': 6})
 MNIST = ('configs/mnist.py', {'train_split': 'test[:7000]', 'eval_split': 'test[7000:8000]'})
 
 # name: (base, description, overrides). The photo rows start from configs/photo.py with edsr
@@ -49,13 +53,44 @@ RECIPES = {
                       {'batch_size': 16, 'warmup_steps': 100, 'ema': 0.999}),
     'photo_b16_noaug': (PHOTO, 'batch 16, warmup 100, no rotations or flips',
                         {'batch_size': 16, 'warmup_steps': 100, 'augment': False}),
+    'photo_b16_32x8_lr2e3': (PHOTO, 'batch 16, warmup 100, edsr 32x8, learning rate 2e-3',
+                             {'batch_size': 16, 'warmup_steps': 100, 'num_blocks': 8,
+                              'learning_rate': 2e-3}),
+    'photo_b16_32x8_lr5e4': (PHOTO, 'batch 16, warmup 100, edsr 32x8, learning rate 5e-4',
+                             {'batch_size': 16, 'warmup_steps': 100, 'num_blocks': 8,
+                              'learning_rate': 5e-4}),
+    'photo_b16_32x8_builtin': (PHOTO_BUILTIN, 'batch 16, warmup 100, edsr 32x8, the builtin '
+                               'scikit-image photos added to the training photos',
+                               {'batch_size': 16, 'warmup_steps': 100, 'num_blocks': 8}),
     # MNIST rows start from configs/mnist.py (edsr 32x4, MSE, constant rate, batch 128).
-    'mnist_b32_ema': (MNIST, 'batch 32, EMA 0.999 (pretrained:mnist as shipped)',
+    'mnist_b32_ema': (MNIST, 'batch 32, EMA 0.999 (pretrained:mnist until 2026-12-02)',
                       {'batch_size': 32, 'ema': 0.999}),
     'mnist_b16_cosine_ema': (MNIST, 'batch 16, EMA 0.999, warmup 100 and cosine decay',
                              {'batch_size': 16, 'ema': 0.999, 'lr_schedule': 'cosine',
                               'warmup_steps': 100}),
+    'mnist_b32_ema_augment': (MNIST, 'batch 32, EMA 0.999, rotations and flips',
+                              {'batch_size': 32, 'ema': 0.999, 'augment': True}),
+    'mnist_b32_augment_cosine': (MNIST, 'batch 32, rotations and flips, warmup 100 and cosine '
+                                 'decay', {'batch_size': 32, 'augment': True,
+                                           'lr_schedule': 'cosine', 'warmup_steps': 100}),
 }
+
+
+def _photos_and_builtin(out: str) -> str:
+  """A folder of links whose sorted names give sun80 [0, 60), the builtin photos, sun80 [60, 70)."""
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  from flax_srae import input_pipeline  # pylint: disable=g-import-not-at-top
+  sun80 = input_pipeline._folder_files(os.path.join(ROOT, '..', 'shared', 'data', 'sun80'))  # pylint: disable=protected-access
+  builtin = [os.path.join(skimage.data.data_dir, f)
+             for f in sum(input_pipeline.BUILTIN_SPLITS.values(), ())]
+  folder = os.path.join(out, 'sun80_and_builtin')
+  os.makedirs(folder, exist_ok=True)
+  for prefix, paths in (('a_', sun80[:60]), ('b_', builtin), ('c_', sun80[60:70])):
+    for path in paths:
+      link = os.path.join(folder, prefix + os.path.basename(path))
+      if not os.path.exists(link):
+        os.symlink(os.path.abspath(path), link)
+  return folder
 
 
 def _command(base, overrides, steps, workdir, eval_every):
@@ -72,28 +107,34 @@ def _train(cmd, log):
       sys.exit(f'error: {" ".join(cmd)} failed; see {log}')
 
 
-def run_recipe(name: str, out: str, minutes: float, probe_steps: int) -> None:
+def run_recipe(name: str, out: str, minutes: float, probe_steps: int, steps: int = 0) -> None:
   base, what, overrides = RECIPES[name]
   probe, workdir = os.path.join(out, name + '_probe'), os.path.join(out, name)
   for folder in (probe, workdir):
     if os.path.exists(folder):  # training would resume it, not time a fresh run
       sys.exit(f'error: {folder} exists: pick another OUT_DIR')
   os.makedirs(out, exist_ok=True)
-  # The probe trains on the recipe's first loss only: a second compilation is not throughput.
-  _train(_command(base, {**overrides, 'mse_finetune': 0.0}, probe_steps, probe, probe_steps),
-         probe + '.log')
-  with open(os.path.join(probe, 'results.json')) as f:
-    results = json.load(f)
-  per_sec = results['train']['steps_timed'] / results['train']['seconds']
-  steps = max(100, int(minutes * 60 * per_sec) // 100 * 100)
+  if base is PHOTO_BUILTIN:
+    overrides = {**overrides, 'data_dir': _photos_and_builtin(out)}
+  if steps:
+    timing = f'{steps:,} steps, as its baseline: a step costs the same'
+  else:
+    # The probe trains on the recipe's first loss only: a second compilation is not throughput.
+    _train(_command(base, {**overrides, 'mse_finetune': 0.0}, probe_steps, probe, probe_steps),
+           probe + '.log')
+    with open(os.path.join(probe, 'results.json')) as f:
+      results = json.load(f)
+    per_sec = results['train']['steps_timed'] / results['train']['seconds']
+    steps = max(100, int(minutes * 60 * per_sec) // 100 * 100)
+    timing = f'{minutes:g} min of training at {per_sec:.2f} steps/s'
   cmd = _command(base, overrides, steps, workdir, steps // 4)
   _train(cmd, workdir + '.log')
   with open(workdir + '.log') as f:
     kept = [line for line in f if 'eval psnr' in line or 'parameters' in line]
   os.makedirs(LOGS, exist_ok=True)
-  shown = ' '.join(['python'] + cmd[1:]).replace(workdir, 'DIR')
+  shown = ' '.join(['python'] + cmd[1:]).replace(workdir, 'DIR').replace(out, 'OUT_DIR')
   with open(os.path.join(LOGS, name + '.log'), 'w') as f:
-    f.write(f'# {what}; {minutes:g} min of training at {per_sec:.2f} steps/s\n'
+    f.write(f'# {what}; {timing}\n'
             f'# {shown}\n' + ''.join(kept))
 
 
@@ -123,6 +164,9 @@ def main():
   parser.add_argument('names', nargs='*', metavar='NAME')
   parser.add_argument('--minutes', type=float, default=6.0)
   parser.add_argument('--probe_steps', type=int, default=300)
+  parser.add_argument('--steps', type=int, default=0,
+                      help="train this many steps, unprobed: for recipes whose steps cost their "
+                           "baseline's (another learning rate), so that both run equal steps")
   parser.add_argument('--table', action='store_true')
   args = parser.parse_intermixed_args()
   if not args.table:
@@ -133,7 +177,7 @@ def main():
       parser.error(f'unknown recipe(s) {", ".join(sorted(unknown))}: choose from '
                    + ', '.join(RECIPES))
     for name in args.names:
-      run_recipe(name, args.out, args.minutes, args.probe_steps)
+      run_recipe(name, args.out, args.minutes, args.probe_steps, args.steps)
   write_table()
 
 

@@ -5,7 +5,9 @@ import json
 import os
 
 import pytest
+import skimage.data
 
+from flax_srae import input_pipeline
 from flax_srae import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,7 +124,7 @@ _ensemble_spec.loader.exec_module(ensemble)
 
 
 def test_readme_ensemble_table_is_the_one_the_record_gives():
-  with open(os.path.join(ROOT, 'experiments', 'ensemble', '2026-12-02b.jsonl')) as f:
+  with open(os.path.join(ROOT, 'experiments', 'ensemble', '2026-12-02c.jsonl')) as f:
     rows = [json.loads(line) for line in f if line.strip()]
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
     assert ensemble.table(rows) in f.read()
@@ -141,7 +143,21 @@ def test_every_recipe_is_a_valid_config_on_validation_data(name):
   config = module.get_config()
   config.update({**split, **overrides})
   train.validate_config(config)
-  assert split['train_split'] in ('train[:60]', 'test[:7000]')  # never the eval files
+  assert split['train_split'] in ('train[:60]', 'train[:78]', 'test[:7000]')  # never eval files
+
+
+def test_builtin_photos_join_the_training_photos_only(tmp_path):
+  folder = recipe._photos_and_builtin(str(tmp_path))
+  files = input_pipeline._folder_files(folder)
+  sun80 = input_pipeline._folder_files(os.path.join(ROOT, '..', 'shared', 'data', 'sun80'))
+  split = recipe.PHOTO_BUILTIN[1]
+  train = [files[i] for i in input_pipeline.parse_split(split['train_split']).indices(len(files))]
+  val = [files[i] for i in input_pipeline.parse_split(split['eval_split']).indices(len(files))]
+  assert [os.path.realpath(f) for f in val] == [os.path.realpath(f) for f in sun80[60:70]]
+  assert {os.path.realpath(f) for f in train} == (
+      {os.path.realpath(f) for f in sun80[:60]}
+      | {os.path.realpath(os.path.join(skimage.data.data_dir, f))
+         for f in sum(input_pipeline.BUILTIN_SPLITS.values(), ())})
 
 
 def test_recipe_table_is_written_from_the_logs_and_readme_holds_it(tmp_path):

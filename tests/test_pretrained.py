@@ -102,6 +102,21 @@ def test_evaluate_reproduces_the_shipped_figures(name, tmp_path):
   assert os.listdir(tmp_path)  # written here, not inside the package
 
 
+def test_pretrained_mnist_reaches_31_db_with_its_self_ensemble(tmp_path):
+  if not os.path.isdir(DATA['mnist']):
+    pytest.skip(f"needs {DATA['mnist']}")
+  result = evaluate.evaluate('pretrained:mnist', data_dir=DATA['mnist'], ensemble=True,
+                             output_dir=str(tmp_path))
+  # The card's figure: evaluate --ensemble's own file, shipped beside results.json.
+  with open(os.path.join(_folder('mnist'), 'eval_ensemble.json')) as f:
+    shipped = json.load(f)
+  assert 'self-ensemble' in result['protocol'] == shipped['protocol']
+  model = result['methods']['model']
+  assert abs(model['psnr'] - shipped['methods']['model']['psnr']) < 0.01
+  assert abs(model['ssim'] - shipped['methods']['model']['ssim']) < 1e-4
+  assert model['psnr'] >= 31.0  # issue 18's target for MNIST
+
+
 def test_evaluate_reproduces_the_colour_models_rgb_figures(tmp_path):
   if not os.path.isdir(SUN80_DIR):
     pytest.skip(f'needs {SUN80_DIR}')
