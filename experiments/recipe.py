@@ -1,6 +1,6 @@
 """Recipe search at equal CPU time, on validation data only (issue 18).
 
-  python experiments/recipe.py OUT_DIR --minutes=M NAME [NAME ...]
+  python experiments/recipe.py OUT_DIR [--minutes=M | --steps=N] NAME [NAME ...]
   python experiments/recipe.py --table
 
 Each NAME is a recipe below: a base config and overrides. A recipe is first run for a few
@@ -9,14 +9,18 @@ excluded), then trained from scratch for as many steps as fit `--minutes` of tra
 throughput, on the validation split (photos: sun80 files [0, 60) train, [60, 70) validate;
 MNIST: test[:7000] trains, test[7000:8000] validates), evaluated four times along the way. Step
 counts, not time limits, end the runs, so their PSNR does not depend on what else the machine
-does. Each run's description, command and evaluation lines go to experiments/recipe/NAME.log,
-and the table between the `<!-- table:recipe -->` markers of experiments/README.md is written
-again from all those logs.
+does. `--steps=N` skips the probe and trains N steps: for recipes whose steps cost what their
+baseline's do (another learning rate, other training photos), so both run the same steps.
+`photo_b16_32x8_builtin` trains on a folder of links that it makes in OUT_DIR. Each run's
+description, command and evaluation lines go to experiments/recipe/NAME.log, and the table
+between the `<!-- table:recipe -->` markers of experiments/README.md is written again from all
+those logs.
 """
 import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -80,16 +84,20 @@ def _photos_and_builtin(out: str) -> str:
   """A folder of links whose sorted names give sun80 [0, 60), the builtin photos, sun80 [60, 70)."""
   import skimage.data  # pylint: disable=g-import-not-at-top
   from flax_srae import input_pipeline  # pylint: disable=g-import-not-at-top
-  sun80 = input_pipeline._folder_files(os.path.join(ROOT, '..', 'shared', 'data', 'sun80'))  # pylint: disable=protected-access
+  sun80_dir = os.path.join(ROOT, '..', 'shared', 'data', 'sun80')
+  sun80 = input_pipeline._folder_files(sun80_dir)  # pylint: disable=protected-access
   builtin = [os.path.join(skimage.data.data_dir, f)
              for f in sum(input_pipeline.BUILTIN_SPLITS.values(), ())]
+  missing = [p for p in builtin if not os.path.exists(p)]
+  if len(sun80) < 70 or missing:
+    sys.exit(f'error: needs sun80 files [0, 70) and the builtin photos; missing: '
+             f'{", ".join(missing) or f"sun80 has {len(sun80)} files"}')
   folder = os.path.join(out, 'sun80_and_builtin')
-  os.makedirs(folder, exist_ok=True)
+  shutil.rmtree(folder, ignore_errors=True)  # links only, made here: PHOTO_BUILTIN's counts hold
+  os.makedirs(folder)
   for prefix, paths in (('a_', sun80[:60]), ('b_', builtin), ('c_', sun80[60:70])):
     for path in paths:
-      link = os.path.join(folder, prefix + os.path.basename(path))
-      if not os.path.exists(link):
-        os.symlink(os.path.abspath(path), link)
+      os.symlink(os.path.abspath(path), os.path.join(folder, prefix + os.path.basename(path)))
   return folder
 
 
@@ -110,12 +118,13 @@ def _train(cmd, log):
 def run_recipe(name: str, out: str, minutes: float, probe_steps: int, steps: int = 0) -> None:
   base, what, overrides = RECIPES[name]
   probe, workdir = os.path.join(out, name + '_probe'), os.path.join(out, name)
-  for folder in (probe, workdir):
+  for folder in (workdir,) if steps else (probe, workdir):
     if os.path.exists(folder):  # training would resume it, not time a fresh run
       sys.exit(f'error: {folder} exists: pick another OUT_DIR')
   os.makedirs(out, exist_ok=True)
-  if base is PHOTO_BUILTIN:
-    overrides = {**overrides, 'data_dir': _photos_and_builtin(out)}
+  data_dir = _photos_and_builtin(out) if base is PHOTO_BUILTIN else None
+  if data_dir:
+    overrides = {**overrides, 'data_dir': data_dir}
   if steps:
     timing = f'{steps:,} steps, as its baseline: a step costs the same'
   else:
@@ -132,7 +141,9 @@ def run_recipe(name: str, out: str, minutes: float, probe_steps: int, steps: int
   with open(workdir + '.log') as f:
     kept = [line for line in f if 'eval psnr' in line or 'parameters' in line]
   os.makedirs(LOGS, exist_ok=True)
-  shown = ' '.join(['python'] + cmd[1:]).replace(workdir, 'DIR').replace(out, 'OUT_DIR')
+  shown = ' '.join(['python'] + cmd[1:]).replace(workdir, 'DIR')
+  if data_dir:
+    shown = shown.replace(data_dir, 'OUT_DIR/sun80_and_builtin')
   with open(os.path.join(LOGS, name + '.log'), 'w') as f:
     f.write(f'# {what}; {timing}\n'
             f'# {shown}\n' + ''.join(kept))
@@ -162,7 +173,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('out', nargs='?')
   parser.add_argument('names', nargs='*', metavar='NAME')
-  parser.add_argument('--minutes', type=float, default=6.0)
+  parser.add_argument('--minutes', type=float, help='minutes of training (default 6)')
   parser.add_argument('--probe_steps', type=int, default=300)
   parser.add_argument('--steps', type=int, default=0,
                       help="train this many steps, unprobed: for recipes whose steps cost their "
@@ -172,12 +183,14 @@ def main():
   if not args.table:
     if not args.out or not args.names:
       parser.error('give OUT_DIR and at least one recipe: ' + ', '.join(RECIPES))
+    if args.minutes is not None and args.steps:
+      parser.error('give --minutes or --steps, not both')
     unknown = set(args.names) - set(RECIPES)
     if unknown:
       parser.error(f'unknown recipe(s) {", ".join(sorted(unknown))}: choose from '
                    + ', '.join(RECIPES))
     for name in args.names:
-      run_recipe(name, args.out, args.minutes, args.probe_steps, args.steps)
+      run_recipe(name, args.out, args.minutes or 6.0, args.probe_steps, args.steps)
   write_table()
 
 

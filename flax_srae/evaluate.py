@@ -83,7 +83,10 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   protocol += ', PSNR per image then averaged, SSIM 11x11 Gaussian (sigma 1.5)'
   if ensemble:
     protocol += ", the model's self-ensemble (mean over 8 rotations and flips)"
-  result = {'workdir': os.path.abspath(inference.resolve(workdir)), 'step': upscaler.step,
+  pretrained = workdir.startswith(inference.PRETRAINED_PREFIX)
+  # A shipped model is named as loaded: its install path says nothing on another machine.
+  result = {'workdir': workdir if pretrained else os.path.abspath(inference.resolve(workdir)),
+            'step': upscaler.step,
             'dataset': config.dataset, 'split': split, 'degradation': config.degradation,
             'protocol': protocol, 'num_images': len(eval_data), 'methods': methods}
 
@@ -92,7 +95,6 @@ def evaluate(workdir: str, dataset=None, data_dir=None, split=None, shave=None,
   for name, m in methods.items():
     print(f'{name:10s} {m["psnr"]:8.2f} {m["ssim"]:7.4f}')
 
-  pretrained = workdir.startswith(inference.PRETRAINED_PREFIX)
   if output_dir is None:  # a shipped model's folder is not ours to write in
     output_dir = '.' if pretrained else workdir
   os.makedirs(output_dir, exist_ok=True)
