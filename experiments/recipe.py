@@ -85,13 +85,16 @@ def _photos_and_builtin(out: str) -> str:
   import skimage.data  # pylint: disable=g-import-not-at-top
   from flax_srae import input_pipeline  # pylint: disable=g-import-not-at-top
   sun80_dir = os.path.join(ROOT, '..', 'shared', 'data', 'sun80')
-  sun80 = input_pipeline._folder_files(sun80_dir)  # pylint: disable=protected-access
+  sun80 = (input_pipeline._folder_files(sun80_dir)  # pylint: disable=protected-access
+           if os.path.isdir(sun80_dir) else [])
   builtin = [os.path.join(skimage.data.data_dir, f)
              for f in sum(input_pipeline.BUILTIN_SPLITS.values(), ())]
   missing = [p for p in builtin if not os.path.exists(p)]
-  if len(sun80) < 70 or missing:
-    sys.exit(f'error: needs sun80 files [0, 70) and the builtin photos; missing: '
-             f'{", ".join(missing) or f"sun80 has {len(sun80)} files"}')
+  if len(sun80) < 70:
+    missing.insert(0, f'sun80 files [{len(sun80)}, 70) in {sun80_dir}')
+  if missing:
+    sys.exit(f'error: the builtin-photos recipe needs sun80 [0, 70) and the builtin photos; '
+             f'missing: {", ".join(missing)}')
   folder = os.path.join(out, 'sun80_and_builtin')
   shutil.rmtree(folder, ignore_errors=True)  # links only, made here: PHOTO_BUILTIN's counts hold
   os.makedirs(folder)
@@ -117,6 +120,7 @@ def _train(cmd, log):
 
 def run_recipe(name: str, out: str, minutes: float, probe_steps: int, steps: int = 0) -> None:
   base, what, overrides = RECIPES[name]
+  out = os.path.abspath(out)  # the training runs in ROOT
   probe, workdir = os.path.join(out, name + '_probe'), os.path.join(out, name)
   for folder in (workdir,) if steps else (probe, workdir):
     if os.path.exists(folder):  # training would resume it, not time a fresh run
@@ -177,7 +181,7 @@ def main():
   parser.add_argument('--probe_steps', type=int, default=300)
   parser.add_argument('--steps', type=int, default=0,
                       help="train this many steps, unprobed: for recipes whose steps cost their "
-                           "baseline's (another learning rate), so that both run equal steps")
+                           "baseline's (another learning rate, other training photos)")
   parser.add_argument('--table', action='store_true')
   args = parser.parse_intermixed_args()
   if not args.table:
@@ -185,12 +189,15 @@ def main():
       parser.error('give OUT_DIR and at least one recipe: ' + ', '.join(RECIPES))
     if args.minutes is not None and args.steps:
       parser.error('give --minutes or --steps, not both')
+    if (args.minutes is not None and args.minutes <= 0) or 0 < args.steps < 4 or args.steps < 0:
+      parser.error('--minutes must be > 0 and --steps >= 4 (4 evaluations)')
     unknown = set(args.names) - set(RECIPES)
     if unknown:
       parser.error(f'unknown recipe(s) {", ".join(sorted(unknown))}: choose from '
                    + ', '.join(RECIPES))
     for name in args.names:
-      run_recipe(name, args.out, args.minutes or 6.0, args.probe_steps, args.steps)
+      run_recipe(name, args.out, 6.0 if args.minutes is None else args.minutes,
+                 args.probe_steps, args.steps)
   write_table()
 
 
