@@ -7,6 +7,18 @@ SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared')
 MNIST_DIR = os.path.join(SHARED, 'data', 'mnist')
 SUN80_DIR = os.path.join(SHARED, 'data', 'sun80')
 
+FAST_TIER_XLA_FLAG = '--xla_backend_optimization_level=0'
+
+
+def pytest_configure(config):
+  """The fast tier (-m 'not slow') compiles with LLVM's optimizations off: its programs are
+  tiny, so compiling them costs several times more than running them, and most of its time.
+  The whole suite keeps XLA's defaults, the programs users run. A user's own choice in
+  XLA_FLAGS is kept. XLA reads the variable when JAX starts its backend, after this hook."""
+  flags = os.environ.get('XLA_FLAGS', '')
+  if 'not slow' in (config.option.markexpr or '') and 'optimization_level' not in flags:
+    os.environ['XLA_FLAGS'] = f'{flags} {FAST_TIER_XLA_FLAG}'.strip()
+
 
 def make_tiny_config():
   """A config small enough to train a few steps in seconds on the builtin photos."""

@@ -13,6 +13,7 @@ from flax_srae import serve
 from conftest import SUN80_DIR
 
 pytestmark = [
+    pytest.mark.slow,  # drives a browser
     pytest.mark.skipif(shutil.which('chromium') is None,
                        reason='needs Chromium on PATH (apt-get install chromium)'),
     pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80'),

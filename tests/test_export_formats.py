@@ -48,6 +48,7 @@ def _run(session, x):
   return session.run(None, {'images': np.asarray(x, np.float32)})[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', models.MODELS)
 @pytest.mark.parametrize('channels', [1, 3])
 def test_the_onnx_graph_of_every_architecture_equals_upscale(model, channels):
@@ -83,6 +84,7 @@ def _sun80_eval_luma(count: int):
       os.path.join(SUN80_DIR, name))))) for name in names[70:70 + count]]
 
 
+@pytest.mark.slow
 def test_pretrained_photo_in_onnx_equals_upscale_on_real_photos(tmp_path):
   upscaler = flax_srae.load('pretrained:photo')
   out = str(tmp_path / 'photo.onnx')
@@ -128,6 +130,7 @@ def test_the_stablehlo_export_of_pretrained_photo_equals_upscale_and_refuses_odd
     exported.call(np.zeros((1, 15, 16, 1), np.float32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', models.MODELS)
 def test_the_stablehlo_export_of_every_architecture_equals_upscale(model):
   upscaler = _random_upscaler(model, 3 if model == 'espcn' else 1)
@@ -168,6 +171,7 @@ def test_onnx_export_without_the_extra_names_the_install_command(tmp_path, monke
   assert not os.listdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_export_cli_writes_onnx_and_refuses_in_one_line(tmp_path):
   out = str(tmp_path / 'mnist.onnx')
   command = [sys.executable, '-m', 'flax_srae.export', '--workdir=pretrained:mnist',

@@ -116,6 +116,7 @@ def test_missing_or_incomplete_checkpoints_rejected(tmp_path, trained_workdir):
     flax_srae.load(trained_workdir, step=99)
 
 
+@pytest.mark.slow
 def test_restore_on_one_cpu_of_a_checkpoint_saved_on_four_devices(tmp_path, tiny_config):
   """A state replicated over 4 (forced host) devices, saved, restores on this 1-device process."""
   script = textwrap.dedent(f'''
@@ -215,6 +216,7 @@ def test_evaluate_protocol_errors(trained_workdir):
     evaluate.evaluate(trained_workdir, shave=1)
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(tmp_path):
   for module, flags in (('predict', [f'--input={tmp_path}', f'--output={tmp_path}/o']),
                         ('evaluate', [])):
@@ -253,6 +255,7 @@ def test_damaged_checkpoint_is_a_clear_error(trained_workdir, tmp_path):
     flax_srae.load(str(work))
 
 
+@pytest.mark.slow
 def test_evaluate_shave_and_y_channel_on_an_rgb_model(trained_rgb_workdir):
   plain = evaluate.evaluate(trained_rgb_workdir)
   assert '16x16, RGB, shave 0' in plain['protocol']
@@ -298,6 +301,7 @@ def test_unknown_pretrained_model_names_the_shipped_ones():
     flax_srae.load('pretrained:nope')
 
 
+@pytest.mark.slow
 def test_predict_takes_a_model_flag(trained_workdir, tmp_path):
   Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / 'in.png')
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.predict', f'--model={trained_workdir}',
@@ -312,6 +316,7 @@ def test_predict_takes_a_model_flag(trained_workdir, tmp_path):
   assert proc.returncode != 0 and 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_tiles_of_a_deep_edsr_match_the_whole_image(tmp_path):
   import ml_collections
   from flax_srae import models
@@ -360,6 +365,7 @@ def test_self_ensemble_is_the_mean_over_the_eight_rotations_and_flips(upscaler):
       lambda a: 2 * a, z))(x), 2 * x, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate_take_the_self_ensemble(upscaler, trained_workdir, tmp_path):
   arr = np.random.default_rng(7).random((2, 10, 14), dtype=np.float32)
   np.save(tmp_path / 'in.npy', arr)

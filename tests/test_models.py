@@ -134,8 +134,9 @@ def test_espcn_parameter_count_follows_the_config_at_any_size():
   assert expected != _count(_out_shape(_espcn(3, 32), (1, 14, 14, 3))[1])
 
 
-@pytest.mark.parametrize('config', [_espcn(channels=3, width=8), _edsr(3, 8, 2)],
-                         ids=['espcn', 'edsr'])
+@pytest.mark.parametrize('config', [
+    pytest.param(_espcn(channels=3, width=8), id='espcn'),
+    pytest.param(_edsr(3, 8, 2), id='edsr')])
 def test_sub_pixel_models_start_at_cubic_and_then_train_every_layer(config):
   model = models.create_model(config)
   x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
@@ -182,7 +183,9 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model):
   assert all(g.dtype == jnp.float32 and jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
 
 
-@pytest.mark.parametrize('model,channels', [('edsr', 1), ('edsr', 3), ('espcn', 1)])
+@pytest.mark.parametrize('model,channels', [
+    pytest.param('edsr', 1, marks=pytest.mark.slow), pytest.param('edsr', 3, marks=pytest.mark.slow),
+    ('espcn', 1)])
 def test_collapsed_blocks_compute_what_the_expanded_ones_do(model, channels):
   config = ml_collections.ConfigDict(dict(model=model, channels=channels, width=8, num_blocks=2,
                                           expansion=3))
@@ -204,6 +207,7 @@ def test_collapsed_blocks_compute_what_the_expanded_ones_do(model, channels):
                              atol=1e-5 * float(jnp.abs(want).max()))
 
 
+@pytest.mark.slow
 def test_expanded_edsr_starts_at_cubic_with_more_parameters_to_train():
   plain = ml_collections.ConfigDict(dict(model='edsr', channels=1, width=8, num_blocks=2,
                                          expansion=0))

@@ -19,6 +19,8 @@ import flax_srae
 from flax_srae import train
 from conftest import make_tiny_config
 
+pytestmark = pytest.mark.slow  # trains in subprocesses with several devices
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 4  # checkpoints at 3 and 4, an eval at 4
 

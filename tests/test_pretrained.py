@@ -37,6 +37,7 @@ def test_the_models_ship_small_with_their_config_and_figures():
       assert json.load(f)['eval']['psnr'] > 0
 
 
+@pytest.mark.slow
 def test_the_package_build_carries_the_shipped_models_and_the_page(tmp_path):
   # build_py is the step that puts package data into wheels and installs, configured by
   # pyproject.toml; run on a clean copy, since a checkout's stale *.egg-info could supply the
@@ -89,6 +90,7 @@ def test_pretrained_mnist_beats_bicubic_on_digits_it_never_saw():
   assert float(np.mean(metrics.psnr(sr, hr))) > float(np.mean(metrics.psnr(bicubic, hr))) + 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(DATA))
 def test_evaluate_reproduces_the_shipped_figures(name, tmp_path):
   if not os.path.isdir(DATA[name]):
@@ -102,6 +104,7 @@ def test_evaluate_reproduces_the_shipped_figures(name, tmp_path):
   assert os.listdir(tmp_path)  # written here, not inside the package
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name, option, shipped_file', [
     ('photo_rgb', 'rgb', 'eval_rgb.json'), ('mnist', 'ensemble', 'eval_ensemble.json')])
 def test_evaluate_reproduces_the_figures_shipped_beside_results(name, option, shipped_file,
@@ -125,6 +128,7 @@ def test_evaluate_reproduces_the_figures_shipped_beside_results(name, option, sh
     assert result['methods']['model']['psnr'] >= 31.0  # issue 18's target for MNIST
 
 
+@pytest.mark.slow
 def test_predict_with_the_pretrained_photo_model(tmp_path):
   Image.fromarray(skimage.data.astronaut()[:40, :50]).save(tmp_path / 'in.png')
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.predict', '--model=pretrained:photo',

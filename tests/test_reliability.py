@@ -55,6 +55,7 @@ def test_camera_orientation_is_upright_in_predict_and_the_folder_dataset(
   _assert_upright(input_pipeline.read_image(str(src / 'phone.jpg'), 1) * 255, 1)
 
 
+@pytest.mark.slow
 def test_an_image_above_the_pixel_limit_is_refused_in_one_line_before_any_work(tmp_path):
   # 12,000 x 12,000 pixels in a PNG of a few hundred kilobytes.
   Image.new('L', (12000, 12000)).save(tmp_path / 'huge.png')
@@ -90,6 +91,7 @@ def test_the_pixel_limit_is_a_flag_and_covers_folders_and_arrays(trained_workdir
     image_io.read_array(str(src / 'b.png'), max_pixels=1000)
 
 
+@pytest.mark.slow
 def test_tiles_report_progress_and_large_images_their_memory_and_time_left(trained_workdir,
                                                                            capsys):
   up = flax_srae.load(trained_workdir)
@@ -110,6 +112,7 @@ def test_tiles_report_progress_and_large_images_their_memory_and_time_left(train
   assert lines[2] == 'big.png: tile 4/4, 0:00 left'
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_busy_workdir_stops_at_once_and_a_killed_run_leaves_no_lock(
     tmp_path):
   first = subprocess.Popen(main_command(tmp_path, '--config.num_train_steps=100000'),
@@ -132,6 +135,7 @@ def test_a_second_run_on_a_busy_workdir_stops_at_once_and_a_killed_run_leaves_no
   assert again.returncode == 0, again.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_the_lock_is_held_while_training_and_released_after(tiny_config, tmp_path,
                                                            monkeypatch):
   held = []
@@ -165,6 +169,7 @@ def _listing(folder):
                 for d, _, names in os.walk(folder) for n in names if not n.startswith('.lock'))
 
 
+@pytest.mark.slow
 def test_a_damaged_latest_checkpoint_names_its_step_and_how_to_resume_and_deletes_nothing(
     tiny_config, tmp_path):
   tiny_config.num_train_steps = 6               # checkpoints 3 and 6
@@ -197,6 +202,7 @@ def _mount_tmpfs(path, size):
   return proc.returncode == 0, proc.stderr.strip()
 
 
+@pytest.mark.slow
 def test_training_into_a_disk_that_fills_ends_in_one_line_and_resumes_once_space_is_freed(
     tmp_path):
   disk = tmp_path / 'disk'

@@ -6,8 +6,11 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import make_tiny_config, restore_state
+
+pytestmark = pytest.mark.slow  # kills training processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12

@@ -313,6 +313,7 @@ def test_a_port_in_use_a_bad_limit_or_a_model_not_x2_is_a_user_error(upscaler):
     serve.make_server(autoencoder, 'ae')
 
 
+@pytest.mark.slow
 def test_cli_unknown_model_is_one_line():
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.serve', '--model=pretrained:nope'],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -322,6 +323,7 @@ def test_cli_unknown_model_is_one_line():
       "pretrained:photo_rgb"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_until_ctrl_c_or_sigterm(trained_workdir, signum):
   proc = subprocess.Popen([sys.executable, '-m', 'flax_srae.serve',

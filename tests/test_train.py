@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from conftest import MNIST_DIR, SUN80_DIR, main_command, restore_state
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path):
   train.train_step.clear_cache()
   straight = train.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
@@ -59,6 +61,7 @@ def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path
   assert (tmp_path / 'resumed' / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+@pytest.mark.slow
 def test_finished_run_is_not_retrained(tiny_config, tmp_path, monkeypatch):
   tiny_config.num_train_steps = 2
   first = train.train_and_evaluate(tiny_config, str(tmp_path))
@@ -71,6 +74,7 @@ def test_finished_run_is_not_retrained(tiny_config, tmp_path, monkeypatch):
   assert again['train'] == first['train']
 
 
+@pytest.mark.slow
 def test_bfloat16_activations_train_float32_weights(tiny_config, tmp_path):
   tiny_config.dtype = 'bfloat16'
   tiny_config.num_train_steps = 2
@@ -81,6 +85,7 @@ def test_bfloat16_activations_train_float32_weights(tiny_config, tmp_path):
   assert {leaf.dtype for leaf in jax.tree.leaves(state.params)} == {np.dtype(np.float32)}
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
   tiny_config.num_train_steps = 1
   train.train_and_evaluate(tiny_config, str(tmp_path))
@@ -89,6 +94,7 @@ def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
     train.train_and_evaluate(tiny_config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_edsr_with_l1_and_augmentation_trains_and_resumes(tiny_config, tmp_path):
   tiny_config.update(dict(model='edsr', width=8, num_blocks=2, loss='l1', augment=True,
                           hr_size=14, num_train_steps=3))
@@ -145,6 +151,7 @@ def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message
   assert not os.path.exists(tmp_path / 'checkpoints')
 
 
+@pytest.mark.slow
 def test_cli_user_error_is_one_line_without_traceback(tmp_path):
   proc = subprocess.run(main_command(tmp_path, '--config.batch_size=0'), cwd=ROOT,
                         capture_output=True, text=True, timeout=120)
@@ -153,6 +160,7 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
   assert proc.stderr.strip().splitlines()[-1] == 'error: batch_size must be positive, got 0'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, signum):
   cmd = main_command(tmp_path, '--config.num_train_steps=100000')
@@ -182,6 +190,7 @@ def test_signal_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, signum
   assert json.loads((tmp_path / 'results.json').read_text())['step'] == saved + 2
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_without_saving_it(tiny_config, tmp_path):
   tiny_config.num_train_steps = 3
   train.train_and_evaluate(tiny_config, str(tmp_path))       # a good checkpoint at step 3
@@ -195,6 +204,7 @@ def test_non_finite_loss_stops_without_saving_it(tiny_config, tmp_path):
     assert np.all(np.isfinite(leaf))                          # nothing non-finite was written
 
 
+@pytest.mark.slow
 def test_new_subfolder_flag_trains_beside_another_architecture(tmp_path):
   first = subprocess.run(main_command(tmp_path, '--config.num_train_steps=1'), cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -215,6 +225,7 @@ def test_unwritable_workdir_reported_at_start(tiny_config, tmp_path):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'file' / 'run'))
 
 
+@pytest.mark.slow
 def test_batch_not_divisible_by_device_count_rejected(tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4')
   proc = subprocess.run(main_command(tmp_path, '--config.batch_size=6'), cwd=ROOT, env=env,
@@ -224,6 +235,7 @@ def test_batch_not_divisible_by_device_count_rejected(tmp_path):
       'error: batch_size 6 must divide by the 4 devices: use a multiple of 4')
 
 
+@pytest.mark.slow
 def test_failed_save_is_reported_and_earlier_checkpoints_stay(tiny_config, tmp_path,
                                                               monkeypatch):
   tiny_config.num_train_steps = 3
@@ -239,6 +251,7 @@ def test_failed_save_is_reported_and_earlier_checkpoints_stay(tiny_config, tmp_p
   assert int(restore_state(tmp_path, tiny_config).step) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason='needs ../shared/data/mnist')
 def test_benchmark_reports_the_peer_keys():
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', f'--data_dir={MNIST_DIR}',
@@ -261,6 +274,7 @@ def test_benchmark_reports_the_peer_keys():
   assert lines[0]['speedups'] == list(benchmark.cpu_speedups.SPEEDUPS)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80')
 def test_photo_benchmark_runs_the_photo_peers_network_and_reports_its_keys():
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', '--task=photo',
@@ -292,6 +306,7 @@ def test_benchmark_speedups_flag_names_all_none_some_or_all_but_some():
       benchmark.parse_speedups(bad)
 
 
+@pytest.mark.slow
 def test_benchmark_rejects_a_bad_recipe_in_one_line(tmp_path):
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', f'--data_dir={tmp_path}',
                          '--steps=2', '--lr_schedule=cosine', '--warmup_steps=5'],
@@ -340,6 +355,7 @@ def _literature_config(config, tmp_path):
   return config
 
 
+@pytest.mark.slow
 def test_literature_protocol_trains_and_evaluate_reproduces_its_figures(tiny_config, tmp_path):
   from flax_srae import evaluate, inference
   config = _literature_config(tiny_config, tmp_path)
@@ -365,6 +381,7 @@ def test_literature_protocol_trains_and_evaluate_reproduces_its_figures(tiny_con
                              atol=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_with_another_optimizer_form_is_refused(tiny_config, tmp_path):
   tiny_config.update(dict(num_train_steps=2, ema=0.99))
   train.train_and_evaluate(tiny_config, str(tmp_path))
@@ -376,6 +393,7 @@ def test_resume_with_another_optimizer_form_is_refused(tiny_config, tmp_path):
   assert int(restore_state(tmp_path, tiny_config).step) == 2  # the checkpoint is intact
 
 
+@pytest.mark.slow
 def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tmp_path,
                                                                    monkeypatch):
   from flax_srae import evaluate, export, inference
@@ -414,3 +432,30 @@ def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tm
   with pytest.raises(UserError, match='expansion with edsr width 4 gives the output layer 4 '
                      'channels in and out'):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'w4'))
+
+
+def test_the_training_command_keeps_orbax_chatter_and_its_tracebacks_out_of_the_log():
+  from flax_srae import main  # pylint: disable=import-outside-toplevel
+  record = lambda path, level: logging.LogRecord('x', level, path, 1, 'm', None,
+                                                (ValueError, ValueError('v'), None))
+  ours = record('/src/flax_srae/train.py', logging.INFO)
+  assert main._quiet_orbax(ours) and ours.exc_info  # pylint: disable=protected-access
+  chatter = record('/site-packages/orbax/checkpoint/x.py', logging.INFO)
+  assert not main._quiet_orbax(chatter)  # pylint: disable=protected-access
+  failure = record('/site-packages/orbax/checkpoint/x.py', logging.ERROR)
+  assert main._quiet_orbax(failure) and failure.exc_info is None  # pylint: disable=protected-access
+
+
+def test_the_entry_points_print_a_user_error_in_one_line_and_exit_1(monkeypatch, capsys):
+  from flax_srae import cli  # pylint: disable=import-outside-toplevel
+  # absl's parsing of sys.argv is left out: the training flags, defined once imported, are
+  # required, and the subprocess tests run the whole program.
+  monkeypatch.setattr(cli.app, 'run', lambda main: main(['prog']))
+  monkeypatch.setattr(sys, 'unraisablehook', sys.unraisablehook)
+
+  def command():
+    raise UserError('the config says nope: fix it')
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(command, speedups=False)
+  assert exit_info.value.code == 1
+  assert capsys.readouterr().err == 'error: the config says nope: fix it\n'
