@@ -9,11 +9,13 @@ def get_config():
   config = ml_collections.ConfigDict()
 
   # Model: 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic),
-  # 'espcn', 'seed_residual' (seed network added to bicubic upsampling), 'seed', 'autoencoder'.
+  # 'espcn', 'seed_residual' (seed network added to bicubic upsampling), 'seed', or
+  # 'autoencoder' (codes hr_size x hr_size images in latent_dim values: configs/ae28.py).
   # edsr with 4 blocks won on a validation slice of MNIST (experiments/README.md).
   config.model = 'edsr'
   config.channels = 1                 # 1: grayscale, 3: RGB
-  config.features = (32, 64, 128)     # seed family: encoder widths; the decoder mirrors two
+  config.features = (32, 64, 128)     # seed family, autoencoder: the three encoder widths
+  config.latent_dim = 32              # autoencoder: values in each image's code
   config.width = 32                   # edsr: channels of every convolution
   config.num_blocks = 4               # edsr: residual blocks
   # edsr/espcn: > 0 trains every convolution as a collapsible block (kxk into expansion x its
@@ -26,7 +28,8 @@ def get_config():
   config.data_dir = ''
   config.train_split = 'train'        # TFDS slicing: 'test[:8000]', 'train[:90%]', ...
   config.eval_split = 'test'          # never overlapping the train split
-  config.hr_size = 28                 # high-resolution patch side; the input is hr_size / 2
+  config.hr_size = 28                 # high-resolution patch side; SR input hr_size / 2, the
+                                      # autoencoder's image side
   config.degradation = 'area'         # 'area' (mean of 2x2 blocks) or 'bicubic' (antialiased)
   config.num_eval_patches = 2000      # fixed eval patches when eval images are larger than hr_size
   # 'patches': hr_size patches degraded on the device, eval on fixed patches. 'literature':
@@ -46,6 +49,9 @@ def get_config():
   config.loss = 'mse'                 # 'mse' or 'l1' (mean absolute error)
   config.mse_finetune = 0.0           # this fraction of the steps, the last, trains on MSE
   config.augment = False              # random 90-degree rotations and flips of training patches
+  # autoencoder: > 0 trains a denoiser, inputs with Gaussian noise of this standard deviation
+  # (clipped to [0, 1]), clean targets.
+  config.noise_std = 0.0
   config.num_train_steps = 2000
   config.seed = 0
   # 'bfloat16': hidden activations in bfloat16 (parameters, output and loss stay float32);

@@ -33,7 +33,7 @@ def main():
   config = colour.config.copy_and_resolve_references()
   config.data_dir = SUN80
   pairs = input_pipeline.bicubic_pairs(input_pipeline.split_items(config, 'train[70:80]'), 3)
-  upscalers = {'bicubic (of RGB)': lambda lr: np.asarray(evaluation.baseline(lr[None], 2))[0],
+  upscalers = {'bicubic (of RGB)': lambda lr: np.asarray(evaluation.baseline(lr[None]))[0],
                '`pretrained:photo` (Y by the model, chroma bicubic)':
                    flax_srae.load('pretrained:photo').upscale,
                '`pretrained:photo_rgb` (RGB by the model)': colour.upscale}

@@ -4,4 +4,4 @@ Importing it changes nothing in the process (environment, XLA flags, allocator):
 line entry points make the CPU settings that speed JAX up here, and a program of yours can do
 the same with `flax_srae.cpu_speedups.configure()` before its first JAX computation.
 """
-from flax_srae.inference import load, Upscaler  # noqa: F401
+from flax_srae.inference import load, Coder, Upscaler  # noqa: F401

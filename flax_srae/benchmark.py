@@ -115,6 +115,10 @@ def _config(task: str, data_dir: str, steps: int, model_name, recipe=None,
   # Departures from the peer's recipe (RECIPE_FIELDS), reported in the first line: same
   # network, other training.
   config.update({k: v for k, v in (recipe or {}).items() if v is not None})
+  if models.is_coder(config):
+    raise UserError('--model=autoencoder: the benchmark runs the PyTorch peers\' x2 '
+                    'super-resolution protocols; choose another --model (experiments/'
+                    'autoencoder.py measures the autoencoder)')
   train.validate_config(config)
   return config
 

@@ -18,14 +18,17 @@ from flax_srae.errors import WriteError
 
 
 # Config fields added after checkpoints had been written, with the value those runs had.
-_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0, 'expansion': 0}
+_ADDED_FIELDS = {'protocol': 'patches', 'dtype': 'float32', 'ema': 0.0, 'expansion': 0,
+                 'latent_dim': 32, 'noise_std': 0.0}
 
-_ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b', 'expansion': 'x'}
+_ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b', 'expansion': 'x',
+                  'latent_dim': 'd', 'hr_size': 's'}
 
 
 def architecture_subfolder(workdir: str, config) -> str:
-  """WORKDIR/<model>_c<channels>_<sizes>, e.g. seed_c1_f32-64-128 or edsr_c1_w32_b4: one
-  stable place per architecture, so a second run with --new_subfolder resumes there."""
+  """WORKDIR/<model>_c<channels>_<sizes>, e.g. seed_c1_f32-64-128, edsr_c1_w32_b4 or
+  autoencoder_c1_f32-64-32_d32_s28: one stable place per architecture, so a second run with
+  --new_subfolder resumes there."""
   sizes = []
   for field in models.architecture_fields(config.model)[2:]:
     value = config.get(field, _ADDED_FIELDS.get(field))
@@ -82,7 +85,9 @@ def load_weights(path: str, step: Optional[int] = None):
     if step not in mngr.all_steps():
       raise UserError(f'no checkpoint for step {step} in {mngr.directory}; saved steps: '
                       f'{", ".join(map(str, mngr.all_steps()))}')
-    config = ml_collections.ConfigDict(restore(mngr, step, config=ocp.args.JsonRestore())['config'])
+    saved = restore(mngr, step, config=ocp.args.JsonRestore())['config']
+    _refuse_former_autoencoder(saved, mngr.directory)
+    config = ml_collections.ConfigDict(saved)
     with config.unlocked():  # fields that configs saved before they existed lack
       for field, value in _ADDED_FIELDS.items():
         config[field] = config.get(field, value)
@@ -196,6 +201,16 @@ def restore(mngr: ocp.CheckpointManager, step: int, resuming: bool = False, **it
                     f'({type(e).__name__}: {detail}); {fix}; nothing was deleted') from e
 
 
+def _refuse_former_autoencoder(saved: dict, directory) -> None:
+  """The 'autoencoder' that came before the compressing one (28x28 in, 28x28 out, no code)
+  saved no latent_dim. Its weights fit no model of this code: filled in with today's fields,
+  loading them fails inside Orbax with a TypeError and resuming calls the checkpoint damaged."""
+  if saved.get('model') == 'autoencoder' and 'latent_dim' not in saved:
+    raise UserError(f'{directory} holds a checkpoint of the former uncompressing autoencoder, '
+                    f'which this version no longer has: train configs/ae28.py (the compressing '
+                    f'autoencoder) in another --workdir')
+
+
 def _architecture(config_dict, model: str) -> dict:
   """The fields that fix `model`'s parameters: a checkpoint is only resumed by a config that
   agrees on all of them."""
@@ -214,6 +229,7 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
   if step is None:
     return None
   saved = restore(mngr, step, resuming=True, config=ocp.args.JsonRestore())['config']
+  _refuse_former_autoencoder(saved, mngr.directory)
   want = _architecture(config.to_dict(), config.model)
   have = _architecture(saved, saved.get('model', ''))
   if want != have:

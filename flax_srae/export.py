@@ -14,7 +14,10 @@ and a folder under flax_srae/pretrained/ is `flax_srae.load('pretrained:NAME')`.
 `flax_srae.load(RUN).upscale(x)` for float32 NHWC images `x` in [0, 1] with the model's channel
 count, any batch: ONNX for any height and width, checked against `upscale` with onnxruntime
 before it is kept; StableHLO (`jax.export`, for CPUs, NVIDIA GPUs and TPUs) for even heights
-and widths. docs/using.md shows how to run each. Nothing is ever overwritten.
+and widths. An autoencoder is two programs, written into the new folder OUTPUT: encoder.onnx
+and decoder.onnx (or encoder.stablehlo and decoder.stablehlo), computing `encode` and
+`decode`, the ONNX pair checked against them. docs/using.md shows how to run each. Nothing is
+ever overwritten.
 """
 import os
 import shutil
@@ -53,11 +56,16 @@ def export(workdir: str, output: str, step=None, data_dir=None,
   parent = os.path.dirname(os.path.abspath(output))
   if not os.path.isdir(parent):
     raise UserError(f'folder {parent} does not exist: create it or choose another --output')
-  upscaler = inference.load(workdir, step)
-  data = _onnx(upscaler) if format == 'onnx' else _stablehlo(upscaler)
-  _write_new(output, data)
-  print(f'wrote {output}: {upscaler.config.model} step {upscaler.step}, {format}, '
-        f'{len(data) / 1e6:.2f} MB')
+  model = inference.load(workdir, step)
+  if isinstance(model, inference.Coder):
+    parts = _onnx_coder(model) if format == 'onnx' else _stablehlo_coder(model)
+    _write_folder(output, parts)
+  else:
+    parts = {'': _onnx(model) if format == 'onnx' else _stablehlo(model)}
+    _write_new(output, parts[''])
+  print(f'wrote {output}{" (" + ", ".join(parts) + ")" if len(parts) > 1 else ""}: '
+        f'{model.config.model} step {model.step}, {format}, '
+        f'{sum(map(len, parts.values())) / 1e6:.2f} MB')
   return output
 
 
@@ -92,30 +100,102 @@ def _write_new(path: str, data: bytes) -> None:
     raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 
 
-def _onnx(upscaler: inference.Upscaler) -> bytes:
-  """The ONNX graph, kept only once onnxruntime computes what `upscale` does on an odd-sized
-  batch (within 1e-5: float rounding). It computes in float32: a model trained in bfloat16 is
-  checked against `upscale` in float32, and its bfloat16 difference printed."""
+def _write_folder(output: str, parts: dict) -> None:
+  """Writes the files `parts` ({name: bytes}) into the new folder `output`, made only if
+  nothing is there yet; on a failure the folder goes again, so no half export remains."""
+  try:
+    os.mkdir(output)
+  except FileExistsError as e:
+    raise _exists(output) from e
+  except OSError as e:
+    raise UserError(f'cannot create {output}: {e.strerror or e}') from e
+  try:
+    for name, data in parts.items():
+      _write_new(os.path.join(output, name), data)
+  except BaseException:
+    shutil.rmtree(output, ignore_errors=True)
+    raise
+
+
+def _onnx_modules():
+  """onnxruntime and `onnx_graph` (which needs onnx): the onnx extra."""
   try:
     import onnxruntime  # pylint: disable=g-import-not-at-top
     from flax_srae import onnx_graph  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise UserError(f"--format=onnx needs the onnx extra ({e.name} is missing): "
                     f"pip install -e '.[onnx]'") from e
+  return onnxruntime, onnx_graph
+
+
+def _float32(model: inference.Model) -> inference.Model:
+  """The same weights computing in float32, as the ONNX graphs do."""
+  config = model.config.copy_and_resolve_references()
+  config.dtype = 'float32'
+  return type(model)(config, model.params, model.step)
+
+
+def _run_onnx(onnxruntime, data: bytes, name: str, x: np.ndarray) -> np.ndarray:
+  session = onnxruntime.InferenceSession(data, providers=['CPUExecutionProvider'])
+  return session.run(None, {name: x})[0]
+
+
+def _check(what: str, y: np.ndarray, expected: np.ndarray, tolerance: float) -> None:
+  difference = float(np.abs(y - expected).max())
+  if difference > tolerance:
+    raise RuntimeError(f'the ONNX graph differs from {what} by {difference:g}')
+
+
+def _onnx(upscaler: inference.Upscaler) -> bytes:
+  """The ONNX graph, kept only once onnxruntime computes what `upscale` does on an odd-sized
+  batch (within 1e-5: float rounding). It computes in float32: a model trained in bfloat16 is
+  checked against `upscale` in float32, and its bfloat16 difference printed."""
+  onnxruntime, onnx_graph = _onnx_modules()
   data = onnx_graph.build(upscaler.config, upscaler.params).SerializeToString()
   x = np.random.default_rng(0).random(_CHECK_SHAPE + (upscaler.config.channels,), np.float32)
-  session = onnxruntime.InferenceSession(data, providers=['CPUExecutionProvider'])
-  y = session.run(None, {onnx_graph.INPUT: x})[0]
-  float32 = upscaler.config.copy_and_resolve_references()
-  float32.dtype = 'float32'
-  difference = float(np.abs(y - inference.Upscaler(float32, upscaler.params,
-                                                   upscaler.step).upscale(x)).max())
-  if difference > 1e-5:
-    raise RuntimeError(f'the ONNX graph differs from upscale by {difference:g}')
+  y = _run_onnx(onnxruntime, data, onnx_graph.INPUT, x)
+  _check('upscale', y, _float32(upscaler).upscale(x), 1e-5)
   if upscaler.config.get('dtype', 'float32') != 'float32':
     print(f'note: the model computes in {upscaler.config.dtype} in JAX, the ONNX graph in '
           f'float32: they differ by up to {np.abs(y - upscaler.upscale(x)).max():.4f} here')
   return data
+
+
+def _onnx_coder(coder: inference.Coder) -> dict:
+  """An autoencoder's encoder and decoder graphs, kept only once onnxruntime computes what
+  `encode` and `decode` do (within float rounding: 1e-5 of the codes' scale, 1e-5 for pixels)
+  on random images and their codes, in float32 as `_onnx`."""
+  onnxruntime, onnx_graph = _onnx_modules()
+  encoder, decoder = (m.SerializeToString()
+                      for m in onnx_graph.build_coder(coder.config, coder.params))
+  reference = _float32(coder)
+  x = np.random.default_rng(0).random((3, coder.size, coder.size, coder.config.channels),
+                                      np.float32)
+  codes = reference.encode(x)
+  _check('encode', _run_onnx(onnxruntime, encoder, onnx_graph.INPUT, x), codes,
+         1e-5 * max(1.0, float(np.abs(codes).max())))
+  _check('decode', _run_onnx(onnxruntime, decoder, onnx_graph.CODES, codes),
+         reference.decode(codes), 1e-5)
+  return {'encoder.onnx': encoder, 'decoder.onnx': decoder}
+
+
+def _stablehlo_coder(coder: inference.Coder) -> dict:
+  """An autoencoder's `encode` (images clipped to [0, 1]) and `decode` as `jax.export`
+  programs of any batch, with the plain Flax layers."""
+  model = models.create_model(coder.config)
+  batch, = jax.export.symbolic_shape('batch')
+  parts = {'encoder.stablehlo': ('encode', (batch, coder.size, coder.size,
+                                             coder.config.channels)),
+           'decoder.stablehlo': ('decode', (batch, coder.latent_dim))}
+  programs = {}
+  for name, (method, shape) in parts.items():
+    def run(x, method=method):
+      x = jnp.clip(x, 0.0, 1.0) if method == 'encode' else x
+      return inference.forward(model, coder.params, x, chunk_pixels=None, method=method)
+    exported = jax.export.export(jax.jit(run), platforms=('cpu', 'cuda', 'tpu'))(
+        jax.ShapeDtypeStruct(shape, jnp.float32))
+    programs[name] = exported.serialize()
+  return programs
 
 
 def _stablehlo(upscaler: inference.Upscaler) -> bytes:

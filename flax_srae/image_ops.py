@@ -61,6 +61,23 @@ def degrade(hr, degradation: str, scale: int = 2):
   raise ValueError(f'unknown degradation {degradation!r}: choose one of {", ".join(DEGRADATIONS)}')
 
 
+def _area_weights(n: int, m: int) -> np.ndarray:
+  """(m, n): output pixel i of an `m`-pixel line averages the stretch [i n/m, (i+1) n/m) of
+  the `n` input pixels, each input pixel weighted by how much of it the stretch covers."""
+  edges = np.arange(m + 1) * n / m
+  lo, hi = edges[:-1, None], edges[1:, None]
+  pixels = np.arange(n)[None]
+  overlap = np.clip(np.minimum(hi, pixels + 1) - np.maximum(lo, pixels), 0, None)
+  return (overlap * m / n).astype(np.float32)
+
+
+def area_resize(x, height: int, width: int):
+  """An NHWC batch shrunk to `height` x `width` by area averaging (any ratio, as OpenCV's
+  INTER_AREA): each output pixel the mean of the input area it covers."""
+  rows, columns = _area_weights(x.shape[1], height), _area_weights(x.shape[2], width)
+  return jnp.einsum('ih,nhwc,jw->nijc', rows, x, columns, precision='highest')
+
+
 def _keys_cubic(t: float, a: float) -> float:
   t = abs(t)
   if t <= 1:

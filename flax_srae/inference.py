@@ -4,10 +4,11 @@
 Only the weights are restored (never the optimizer state), onto this process's first local
 device, whatever device kind or count wrote the checkpoint.
 """
+import dataclasses
 import functools
 import itertools
 import os
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,7 @@ import numpy as np
 from flax_srae import checkpointing
 from flax_srae import cpu_speedups
 from flax_srae import image_ops
+from flax_srae import input_pipeline
 from flax_srae import models
 from flax_srae.errors import UserError
 
@@ -42,15 +44,18 @@ def resolve(path: str) -> str:
   return os.path.join(PRETRAINED_DIR, name)
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'chunk_pixels'))
-def forward(model, params, x, chunk_pixels: Optional[int] = cpu_speedups.CHUNK_PIXELS):
+@functools.partial(jax.jit, static_argnames=('model', 'chunk_pixels', 'method'))
+def forward(model, params, x, chunk_pixels: Optional[int] = cpu_speedups.CHUNK_PIXELS,
+            method: Optional[str] = None):
   """The model's output on the NHWC batch `x`, clipped to [0, 1]: the one forward pass of
-  training-time evaluation, `evaluate`, `predict`, `Upscaler` and the benchmark. On a CPU the
-  batch runs in chunks of `chunk_pixels` input pixels (`cpu_speedups.apply_in_chunks`; None:
-  all at once)."""
-  apply = lambda z: model.apply({'params': params}, z)
-  y = apply(x) if chunk_pixels is None else cpu_speedups.apply_in_chunks(apply, x, chunk_pixels)
-  return jnp.clip(y, 0.0, 1.0)
+  training-time evaluation, `evaluate`, `predict`, `Upscaler`, `Coder` and the benchmark. On a
+  CPU an image batch runs in chunks of `chunk_pixels` input pixels
+  (`cpu_speedups.apply_in_chunks`; None: all at once). An autoencoder's `method` 'encode'
+  maps images to their codes (not clipped), 'decode' codes to images."""
+  apply = lambda z: model.apply({'params': params}, z, method=method)
+  chunked = chunk_pixels is not None and x.ndim == 4
+  y = cpu_speedups.apply_in_chunks(apply, x, chunk_pixels) if chunked else apply(x)
+  return y if method == 'encode' else jnp.clip(y, 0.0, 1.0)
 
 
 # The 8 rotations and flips of an image: (transpose height and width, flip rows, flip columns).
@@ -76,8 +81,71 @@ def self_ensemble(run, x):
   return sum(_turn_back(run(_turn(x, *t)), *t) for t in _DIHEDRAL) / len(_DIHEDRAL)
 
 
-class Upscaler:
-  """A trained model bound to its weights; `upscale` takes numpy images of any even/odd size."""
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+  """How a caller laid out its images: given back the same way (`_from_batch`)."""
+  shape: Tuple[int, ...]
+  dtype: np.dtype
+  single: bool        # one image, (H, W) or (H, W, C), not a batch
+  has_channels: bool  # a channel axis, (H, W, C) or (N, H, W, C)
+
+
+def _to_batch(images) -> Tuple[np.ndarray, _Layout]:
+  """The one pre-processing of images for every model: (H, W), (H, W, C), (N, H, W) or
+  (N, H, W, C) arrays of uint8, uint16 or float in [0, 1] -> an NHWC float32 batch in [0, 1]
+  and the layout to give results back in. A 3-D array is (H, W, C) when its last axis is 1, 2,
+  3 or 4 long, else (N, H, W)."""
+  images = np.asarray(images)
+  if images.ndim not in (2, 3, 4) or images.size == 0:
+    raise UserError(f'images must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C), got shape '
+                    f'{images.shape}')
+  hwc = images.ndim == 3 and images.shape[-1] <= 4
+  layout = _Layout(images.shape, images.dtype, single=images.ndim == 2 or hwc,
+                   has_channels=images.ndim == 4 or hwc)
+  x = images.reshape(((1,) if layout.single else ()) + images.shape
+                     + (() if layout.has_channels else (1,)))
+  if x.shape[-1] > 4:
+    raise UserError(f'images have {x.shape[-1]} channels: 1 (grey), 2 (grey+alpha), 3 (RGB) '
+                    f'or 4 (RGBA) are supported')
+  dtype = images.dtype
+  if dtype == np.uint8 or dtype == np.uint16:
+    return x.astype(np.float32) / np.iinfo(dtype).max, layout
+  if not np.issubdtype(dtype, np.floating):
+    raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
+  if not np.isfinite(x).all():
+    raise UserError('images hold NaN or infinite values: replace them with values in [0, 1]')
+  lo, hi = float(x.min()), float(x.max())
+  if lo < -1e-3 or hi > 1 + 1e-3:  # e.g. 0..255 floats: clipping would whiten them
+    raise UserError(f'float images must be in [0, 1], these span [{lo:g}, {hi:g}]: divide '
+                    f'by their maximum (255 for 8-bit values)')
+  return np.clip(x.astype(np.float32), 0.0, 1.0), layout
+
+
+def _as_dtype(y: np.ndarray, dtype) -> np.ndarray:
+  """Float pixels clipped to [0, 1] as `dtype`: integers rounded over their full range."""
+  y = np.clip(y, 0.0, 1.0)
+  if np.issubdtype(dtype, np.integer):
+    return np.round(y * np.iinfo(dtype).max).astype(dtype)
+  return y.astype(dtype)
+
+
+def _from_batch(y: np.ndarray, layout: _Layout, scale: int = 1) -> np.ndarray:
+  """The one post-processing: an NHWC float batch -> the caller's layout and dtype, its
+  height and width `scale` times the input's, with `y`'s channels."""
+  shape = list(layout.shape)
+  spatial = 0 if layout.single else 1
+  shape[spatial] *= scale
+  shape[spatial + 1] *= scale
+  if layout.has_channels:
+    shape[-1] = y.shape[-1]
+  elif y.shape[-1] != 1:  # channels where the input had none (grey into a colour model)
+    shape.append(y.shape[-1])
+  return _as_dtype(y, layout.dtype).reshape(shape)
+
+
+class Model:
+  """A trained model bound to its weights: an `Upscaler` (x2 super-resolution) or a `Coder`
+  (an autoencoder). Each refuses the other's methods with a line that says what to call."""
 
   def __init__(self, config: ml_collections.ConfigDict, params, step: int):
     self.config = config
@@ -85,6 +153,36 @@ class Upscaler:
     self.step = step
     self.model = models.create_model(config, **cpu_speedups.layers())
     self.scale = models.scale_of(config)
+
+  def _batched(self, x: np.ndarray, batch_size: int, method: Optional[str] = None):
+    """`forward` over `x` in fixed-size batches (the last one padded) so one compile serves
+    every chunk."""
+    n = len(x)
+    bs = min(batch_size, n)
+    x = np.concatenate([x, np.zeros((-n % bs,) + x.shape[1:], x.dtype)])
+    out = [np.asarray(forward(self.model, self.params, x[i:i + bs], method=method))
+           for i in range(0, len(x), bs)]
+    return np.concatenate(out)[:n]
+
+  def _not_an_upscaler(self, *args, **kwargs):
+    raise UserError(f'this model is an autoencoder ({self.config.latent_dim} values per '
+                    f'{self.config.hr_size}x{self.config.hr_size} image): it does not '
+                    f'upscale; call encode, decode or reconstruct')
+
+  def _not_a_coder(self, *args, **kwargs):
+    raise UserError(f'this model is a x2 super-resolution model ({self.config.model}): it has '
+                    f'no code; call upscale')
+
+  upscale = apply = _not_an_upscaler
+  encode = decode = reconstruct = _not_a_coder
+
+
+class Upscaler(Model):
+  """A x2 super-resolution model bound to its weights; `upscale` takes numpy images of any
+  even/odd size."""
+
+  def __init__(self, config: ml_collections.ConfigDict, params, step: int):
+    super().__init__(config, params, step)
     self.studio_luma = config.get('protocol') == 'literature' and config.channels == 1
     self.overlap = _overlap(config)
 
@@ -104,15 +202,6 @@ class Upscaler:
       per_call = max(1, min(batch_size, tile * tile // (x.shape[1] * x.shape[2])))
       out = self._batched(x, per_call)
     return out[:, :h * self.scale, :w * self.scale]
-
-  def _batched(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Fixed-size batches (the last one padded) so one compile serves every chunk."""
-    n = len(x)
-    bs = min(batch_size, n)
-    x = np.concatenate([x, np.zeros((-n % bs,) + x.shape[1:], x.dtype)])
-    out = [np.asarray(forward(self.model, self.params, x[i:i + bs]))
-           for i in range(0, len(x), bs)]
-    return np.concatenate(out)[:n]
 
   def _tiled(self, x: np.ndarray, tile: int, overlap: int, progress=None) -> np.ndarray:
     """Images in overlapping tiles, one at a time; each tile keeps only its centre, so there
@@ -166,32 +255,11 @@ class Upscaler:
     (`self_ensemble`, EDSR's "+"): 8 times the time, a little more quality.
     """
     overlap = self.overlap if overlap is None else overlap
-    images = np.asarray(images)
-    if images.ndim not in (2, 3, 4) or images.size == 0:
-      raise UserError(f'images must be (H, W), (H, W, C), (N, H, W) or (N, H, W, C), got shape '
-                      f'{images.shape}')
     if tile % 2 or overlap % 2 or tile <= 2 * overlap:
       # Odd offsets would shift the tiles off the stride-2 encoder's grid.
       raise UserError(f'tile ({tile}) and overlap ({overlap}) must be even, tile larger than '
                       f'twice the overlap')
-    hwc = images.ndim == 3 and images.shape[-1] <= 4
-    x = images.reshape(((1,) if images.ndim == 2 or hwc else ()) + images.shape
-                       + ((1,) if images.ndim == 2 or (images.ndim == 3 and not hwc) else ()))
-    if x.shape[-1] > 4:
-      raise UserError(f'images have {x.shape[-1]} channels: 1 (grey), 2 (grey+alpha), 3 (RGB) '
-                      f'or 4 (RGBA) are supported')
-    dtype = images.dtype
-    if dtype == np.uint8 or dtype == np.uint16:
-      x = x.astype(np.float32) / np.iinfo(dtype).max
-    elif np.issubdtype(dtype, np.floating):
-      lo, hi = float(x.min()), float(x.max())
-      if lo < -1e-3 or hi > 1 + 1e-3:  # e.g. 0..255 floats: clipping would whiten them
-        raise UserError(f'float images must be in [0, 1], these span [{lo:g}, {hi:g}]: divide '
-                        f'by their maximum (255 for 8-bit values)')
-      x = np.clip(x.astype(np.float32), 0.0, 1.0)
-    else:
-      raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
-
+    x, layout = _to_batch(images)
     if progress and ensemble:  # one count over the 8 runs' tiles
       tiles_done, each_run = itertools.count(1), progress
       progress = lambda _, total: each_run(next(tiles_done), total * len(_DIHEDRAL))
@@ -215,17 +283,50 @@ class Upscaler:
       y = image_ops.luma(run(np.repeat(colour, 3, -1)))
     if alpha is not None:
       y = np.concatenate([y, _bicubic(alpha, self.scale)], -1)
-    y = np.clip(y, 0.0, 1.0)
+    return _from_batch(y, layout, self.scale)
 
-    if np.issubdtype(dtype, np.integer):
-      y = np.round(y * np.iinfo(dtype).max).astype(dtype)
-    else:
-      y = y.astype(dtype)
-    out_shape = list(images.shape)
-    spatial = 0 if images.ndim == 2 or hwc else 1
-    out_shape[spatial] *= self.scale
-    out_shape[spatial + 1] *= self.scale
-    return y.reshape(out_shape)
+
+class Coder(Model):
+  """An autoencoder bound to its weights: `encode` images of its size to codes of
+  `latent_dim` values, `decode` codes to images, `reconstruct` both."""
+
+  def __init__(self, config: ml_collections.ConfigDict, params, step: int):
+    super().__init__(config, params, step)
+    self.size, self.latent_dim = config.hr_size, config.latent_dim
+
+  def _inputs(self, images) -> Tuple[np.ndarray, _Layout]:
+    """Images as the model's NHWC float batch (colour to luma for a grayscale model, grey
+    repeated for a colour one, alpha dropped), refused unless size x size."""
+    x, layout = _to_batch(images)
+    h, w = x.shape[1:3]
+    if (h, w) != (self.size, self.size):
+      raise UserError(f'images are {h}x{w}, and this autoencoder codes {self.size}x{self.size} '
+                      f'images: resize or crop them to {self.size}x{self.size}')
+    return input_pipeline.to_channels(x, self.config.channels), layout
+
+  def encode(self, images, batch_size: int = 256) -> np.ndarray:
+    """The codes of images laid out and typed as `Upscaler.upscale` takes them:
+    (N, latent_dim) float32 (N = 1 for a single image)."""
+    return self._batched(self._inputs(images)[0], batch_size, 'encode')
+
+  def decode(self, codes, batch_size: int = 256, dtype=np.float32) -> np.ndarray:
+    """Images from (N, latent_dim) codes: (N, size, size, channels) of `dtype` (float in
+    [0, 1], or uint8 / uint16 rounded over their range)."""
+    z = np.asarray(codes)
+    if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.issubdtype(z.dtype, np.number):
+      raise UserError(f'codes must be a numeric (N, {self.latent_dim}) array, got '
+                      f'{z.dtype} of shape {z.shape}')
+    if not np.isfinite(z).all():
+      raise UserError('codes hold NaN or infinite values: decode finite codes')
+    return _as_dtype(self._batched(z.astype(np.float32), batch_size, 'decode'), dtype)
+
+  def reconstruct(self, images, batch_size: int = 256, with_codes: bool = False):
+    """decode(encode(images)), in the images' layout and dtype, with the model's channels;
+    with `with_codes`, (that, the codes)."""
+    x, layout = self._inputs(images)
+    codes = self._batched(x, batch_size, 'encode')
+    out = _from_batch(self._batched(codes, batch_size, 'decode'), layout)
+    return (out, codes) if with_codes else out
 
 
 def _overlap(config) -> int:
@@ -247,9 +348,10 @@ def _bicubic(x: np.ndarray, scale: int) -> np.ndarray:
   return np.asarray(image_ops.resize2x(x, 'cubic')) if scale == 2 else x
 
 
-def load(path: str, step: Optional[int] = None) -> Upscaler:
+def load(path: str, step: Optional[int] = None) -> Model:
   """The model saved in a training workdir (or its checkpoints folder), latest step by default,
-  or a model shipped with the package: 'pretrained:photo', 'pretrained:photo_rgb',
-  'pretrained:mnist'."""
+  or a model shipped with the package ('pretrained:photo', 'pretrained:photo_rgb',
+  'pretrained:mnist', 'pretrained:mnist_ae'): an `Upscaler`, or a `Coder` for an
+  autoencoder."""
   config, params, step = checkpointing.load_weights(resolve(path), step)
-  return Upscaler(config, params, step)
+  return (Coder if models.is_coder(config) else Upscaler)(config, params, step)

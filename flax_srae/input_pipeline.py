@@ -15,6 +15,8 @@ import os
 import re
 from typing import Any, List, Optional
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from flax_srae import image_ops
@@ -74,10 +76,16 @@ class Data:
   eval: Any
 
 
-def model_input(hr, degradation: str, scale: int):
+def model_input(hr, degradation: str, scale: int, noise_std: float = 0.0, key=None):
   """What the model sees of a high-resolution batch: its degraded version for
-  super-resolution, the batch itself for the autoencoder (scale 1)."""
-  return hr if scale == 1 else image_ops.degrade(hr, degradation, scale)
+  super-resolution; for the autoencoder (scale 1) the batch itself, or with `noise_std` > 0
+  the batch plus Gaussian noise of that standard deviation drawn from `key`, clipped to
+  [0, 1] as an image file would hold it (a denoiser's input)."""
+  if scale != 1:
+    return image_ops.degrade(hr, degradation, scale)
+  if not noise_std:
+    return hr
+  return jnp.clip(hr + noise_std * jax.random.normal(key, hr.shape, hr.dtype), 0.0, 1.0)
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -98,32 +106,53 @@ def read_image(path: str, channels: int) -> np.ndarray:
   return to_channels(to_float(read_array(path)), channels)
 
 
-def _read_idx(path: str) -> np.ndarray:
+# IDX files: (magic number, dimensions, file name part) of MNIST's images and labels.
+_IDX_KINDS = {'images': (0x803, 3, 'images-idx3'), 'labels': (0x801, 1, 'labels-idx1')}
+
+
+def _read_idx(path: str, kind: str = 'images') -> np.ndarray:
+  """An IDX file: images as (N, H, W, 1) uint8, labels as (N,) uint8."""
+  magic, ndim, _ = _IDX_KINDS[kind]
   opener = gzip.open if path.endswith('.gz') else open
   try:
     with opener(path, 'rb') as f:
       data = f.read()
   except (OSError, EOFError) as e:
     raise UserError(f'cannot read {path}: {e}; replace the file') from e
-  if len(data) < 16 or int.from_bytes(data[:4], 'big') != 0x803:
-    raise UserError(f'{path} is not an IDX image file (magic 0x00000803): check config.data_dir')
-  n, h, w = (int.from_bytes(data[i:i + 4], 'big') for i in (4, 8, 12))
-  if len(data) != 16 + n * h * w:
-    raise UserError(f'{path} is truncated ({len(data)} bytes, expected {16 + n * h * w})')
-  return np.frombuffer(data, np.uint8, offset=16).reshape(n, h, w, 1)
+  header = 4 + 4 * ndim
+  if len(data) < header or int.from_bytes(data[:4], 'big') != magic:
+    raise UserError(f'{path} is not an IDX {kind[:-1]} file (magic 0x{magic:08x}): check '
+                    f'config.data_dir')
+  dims = [int.from_bytes(data[i:i + 4], 'big') for i in range(4, header, 4)]
+  if len(data) != header + int(np.prod(dims)):
+    raise UserError(f'{path} is truncated ({len(data)} bytes, expected '
+                    f'{header + int(np.prod(dims))})')
+  array = np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+  return array[..., None] if kind == 'images' else array
 
 
-def _load_idx(data_dir: str, name: str) -> np.ndarray:
+def _load_idx(data_dir: str, name: str, kind: str = 'images') -> np.ndarray:
   prefixes = {'train': ('train',), 'test': ('t10k', 'test')}
   if name not in prefixes:
     raise UserError(f"idx split must be 'train' or 'test' (the train-* and t10k-* files), got {name!r}")
+  part = _IDX_KINDS[kind][2]
   paths = sorted(p for prefix in prefixes[name]
-                 for p in glob.glob(os.path.join(data_dir, f'*{prefix}-images-idx3-ubyte*')))
+                 for p in glob.glob(os.path.join(data_dir, f'*{prefix}-{part}-ubyte*')))
   if len(paths) != 1:
     found = ', '.join(map(os.path.basename, paths)) or 'none'
-    raise UserError(f'need exactly one *{prefixes[name][0]}-images-idx3-ubyte[.gz] file in '
+    raise UserError(f'need exactly one *{prefixes[name][0]}-{part}-ubyte[.gz] file in '
                     f'{data_dir} for split {name!r}, found {found}')
-  return _read_idx(paths[0])
+  return _read_idx(paths[0], kind)
+
+
+def load_labels(config, spec: str) -> np.ndarray:
+  """The labels of one (sliced) split of an IDX dataset (MNIST's digits), (N,) uint8, in the
+  order of `load_split`'s images."""
+  if config.dataset != 'idx':
+    raise UserError(f'labels are read from IDX files (dataset idx), not {config.dataset}')
+  split = parse_split(spec)
+  labels = _load_idx(config.data_dir, split.name, 'labels')
+  return labels[split.indices(len(labels))]
 
 
 def _load_tfds(dataset: str, name: str, data_dir: Optional[str]):

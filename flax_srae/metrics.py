@@ -21,6 +21,12 @@ def psnr(pred, target, max_value=1.0):
   return 10.0 * jnp.log10(max_value ** 2 / jnp.maximum(mse, 1e-10))
 
 
+def squared_error(pred, target):
+  """The squared error summed over each image's values: the autoencoder literature's "average
+  squared error per image" once averaged (Hinton & Salakhutdinov, 2006)."""
+  return jnp.sum((pred - target) ** 2, axis=(1, 2, 3))
+
+
 def _gaussian_window():
   x = np.arange(SSIM_WINDOW) - (SSIM_WINDOW - 1) / 2
   g = np.exp(-x ** 2 / (2 * SSIM_SIGMA ** 2))

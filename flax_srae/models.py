@@ -1,7 +1,8 @@
-"""Encoder/decoder models for x2 super-resolution and reconstruction (Flax Linen, NHWC).
+"""Encoder/decoder models for x2 super-resolution and for coding images (Flax Linen, NHWC).
 
-All models are fully convolutional: one set of parameters serves every input size. Their
-convolution layers are module fields (`conv`, `upsample`), as in flax/examples/imagenet, so
+The super-resolution models are fully convolutional: one set of parameters serves every input
+size. The autoencoder compresses images of one size, fixed by its config, into codes of
+`latent_dim` values through a dense bottleneck. Their convolution layers are module fields (`conv`, `upsample`), as in flax/examples/imagenet, so
 that faster forms of the same layers can be plugged in without changing the parameters
 (`cpu_speedups.layers`).
 """
@@ -17,11 +18,25 @@ ModuleDef = Any
 
 MODELS = ('seed', 'seed_residual', 'autoencoder', 'espcn', 'edsr')
 DTYPES = ('float32', 'bfloat16')
+# Padding 1 for the stride-2 convolutions, as PyTorch's: 'SAME' would pad (0, 1) and centre
+# the windows on odd pixels.
+_PAD1 = ((1, 1), (1, 1))
+
+
+def is_coder(config) -> bool:
+  """Whether `config.model` compresses images into codes (the autoencoder) rather than
+  upscaling them."""
+  return config.model == 'autoencoder'
 
 
 def scale_of(config) -> int:
   """How many times larger than its input a model's output is."""
-  return 1 if config.model == 'autoencoder' else 2
+  return 1 if is_coder(config) else 2
+
+
+def input_values(config) -> int:
+  """The values of one image an autoencoder codes: hr_size x hr_size x channels."""
+  return config.hr_size * config.hr_size * config.channels
 
 
 class ConvTranspose2x(nn.ConvTranspose):
@@ -33,11 +48,11 @@ class ConvTranspose2x(nn.ConvTranspose):
 
 
 class EncoderDecoder(nn.Module):
-  """The seed family: three-conv encoder to half resolution, transposed-conv decoder.
+  """The seed family: three-conv encoder to half resolution, transposed-conv decoder to twice
+  the input's size.
 
-  encoder Conv3x3(f0) ReLU, Conv3x3/2(f1) ReLU, Conv3x3(f2) ReLU      (latent at H/2)
-  decoder ConvT4x4/2(f1) ReLU, then for scale 2 ConvT4x4/2(f0), for scale 1 Conv3x3(f0), ReLU,
-          Conv3x3(channels)
+  encoder Conv3x3(f0) ReLU, Conv3x3/2(f1) ReLU, Conv3x3(f2) ReLU      (features at H/2)
+  decoder ConvT4x4/2(f1) ReLU, ConvT4x4/2(f0) ReLU, Conv3x3(channels)
   With `residual`, the output is added to the bicubic upsampling of the input and the last
   convolution starts at zero, so training starts at bicubic quality (VDSR's global residual).
   `dtype` is that of the hidden layers; the last convolution, the bicubic and the output are
@@ -45,7 +60,6 @@ class EncoderDecoder(nn.Module):
   """
   channels: int = 1
   features: Sequence[int] = (32, 64, 128)
-  scale: int = 2
   residual: bool = False
   dtype: Any = jnp.float32
   conv: ModuleDef = nn.Conv
@@ -60,20 +74,85 @@ class EncoderDecoder(nn.Module):
     _check_channels(x, self.channels)
     f0, f1, f2 = self.features
     y = nn.relu(self.conv(f0, (3, 3), dtype=self.dtype)(x))
-    # Padding 1, as PyTorch's: 'SAME' would pad (0, 1) and centre the windows on odd pixels.
-    y = nn.relu(self.conv(f1, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
-                          dtype=self.dtype)(y))
+    y = nn.relu(self.conv(f1, (3, 3), strides=(2, 2), padding=_PAD1, dtype=self.dtype)(y))
     y = nn.relu(self.conv(f2, (3, 3), dtype=self.dtype)(y))
     y = nn.relu(self.upsample(f1, dtype=self.dtype)(y))
-    if self.scale == 2:
-      y = nn.relu(self.upsample(f0, dtype=self.dtype)(y))
-    else:
-      y = nn.relu(self.conv(f0, (3, 3), dtype=self.dtype)(y))
+    y = nn.relu(self.upsample(f0, dtype=self.dtype)(y))
     last_init = nn.initializers.zeros_init() if self.residual else nn.initializers.lecun_normal()
     y = self.conv(self.channels, (3, 3), kernel_init=last_init, dtype=jnp.float32)(y)
     if self.residual:
       y = y + image_ops.resize2x(x, 'cubic')
     return y
+
+
+class Encoder(nn.Module):
+  """Conv3x3/2(f0) ReLU, Conv3x3/2(f1) ReLU, Conv3x3(f2) ReLU, then a linear Dense of the
+  flattened H/4 x W/4 x f2 features into `latent_dim` values: the code."""
+  features: Sequence[int]
+  latent_dim: int
+  dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+
+  @nn.compact
+  def __call__(self, x):
+    f0, f1, f2 = self.features
+    y = nn.relu(self.conv(f0, (3, 3), strides=(2, 2), padding=_PAD1, dtype=self.dtype)(x))
+    y = nn.relu(self.conv(f1, (3, 3), strides=(2, 2), padding=_PAD1, dtype=self.dtype)(y))
+    y = nn.relu(self.conv(f2, (3, 3), dtype=self.dtype)(y))
+    # The code is float32 whatever the hidden layers compute in: it is what users keep.
+    return nn.Dense(self.latent_dim, dtype=jnp.float32)(y.reshape(y.shape[0], -1))
+
+
+class Decoder(nn.Module):
+  """Dense of the code into H/4 x W/4 x f2 features, ReLU, ConvT4x4/2(f1) ReLU,
+  ConvT4x4/2(f0) ReLU, Conv3x3(channels): an image of `size` x `size`, linear output."""
+  channels: int
+  features: Sequence[int]
+  size: int
+  dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  upsample: ModuleDef = ConvTranspose2x
+
+  @nn.compact
+  def __call__(self, z):
+    f0, f1, f2 = self.features
+    side = self.size // 4
+    y = nn.relu(nn.Dense(side * side * f2, dtype=self.dtype)(z)).reshape(-1, side, side, f2)
+    y = nn.relu(self.upsample(f1, dtype=self.dtype)(y))
+    y = nn.relu(self.upsample(f0, dtype=self.dtype)(y))
+    # Linear, not a sigmoid: under MSE a sigmoid output can saturate at black and stay there.
+    return self.conv(self.channels, (3, 3), dtype=jnp.float32)(y)
+
+
+class Autoencoder(nn.Module):
+  """A compressing convolutional autoencoder of `size` x `size` images with `channels`
+  channels: `encode` maps each to a code of `latent_dim` values (fewer than the image's),
+  `decode` rebuilds the image from it, and calling the model does both."""
+  channels: int = 1
+  features: Sequence[int] = (32, 64, 32)
+  latent_dim: int = 32
+  size: int = 28
+  dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  upsample: ModuleDef = ConvTranspose2x
+
+  def setup(self):
+    self.encoder = Encoder(self.features, self.latent_dim, self.dtype, self.conv)
+    self.decoder = Decoder(self.channels, self.features, self.size, self.dtype, self.conv,
+                           self.upsample)
+
+  def encode(self, x):
+    if x.shape[1:3] != (self.size, self.size):
+      raise ValueError(f'this autoencoder codes {self.size}x{self.size} images, got '
+                       f'{x.shape[1]}x{x.shape[2]}')
+    _check_channels(x, self.channels)
+    return self.encoder(x)
+
+  def decode(self, z):
+    return self.decoder(z)
+
+  def __call__(self, x):
+    return self.decode(self.encode(x))
 
 
 class ResidualSR(nn.Module):
@@ -202,7 +281,8 @@ def depth_to_space(y, scale: int = 2):
 
 def architecture_fields(model: str):
   """The config fields that fix `model`'s parameter shapes and meaning."""
-  sizes = {'edsr': ('width', 'num_blocks', 'expansion'), 'espcn': ('width', 'expansion')}
+  sizes = {'edsr': ('width', 'num_blocks', 'expansion'), 'espcn': ('width', 'expansion'),
+           'autoencoder': ('features', 'latent_dim', 'hr_size')}
   return ('model', 'channels') + sizes.get(model, ('features',))
 
 
@@ -225,6 +305,10 @@ def create_model(config, conv: ModuleDef = nn.Conv,
   if config.model == 'edsr':
     return ResidualSR(channels=config.channels, width=config.width, num_blocks=config.num_blocks,
                       dtype=dtype, conv=conv)
+  if config.model == 'autoencoder':
+    return Autoencoder(channels=config.channels, features=tuple(config.features),
+                       latent_dim=config.latent_dim, size=config.hr_size, dtype=dtype, conv=conv,
+                       upsample=upsample)
   return EncoderDecoder(channels=config.channels, features=tuple(config.features),
-                        scale=scale_of(config), residual=config.model == 'seed_residual',
-                        dtype=dtype, conv=conv, upsample=upsample)
+                        residual=config.model == 'seed_residual', dtype=dtype, conv=conv,
+                        upsample=upsample)

@@ -1,11 +1,13 @@
-"""A trained model as an ONNX graph of standard operators: `Upscaler.upscale` outside JAX.
+"""A trained model as ONNX graphs of standard operators: `Upscaler.upscale`, or an autoencoder's
+`Coder.encode` and `Coder.decode`, outside JAX.
 
-The graph takes float32 NHWC images in [0, 1] with the model's channel count, of any batch,
-height and width, and returns what `flax_srae.load(...)
-.upscale(x)` returns for them: input clipped, a literature-protocol luma model's studio range,
-odd sizes reflect-padded to even and cropped back, the output clipped. It is built from the
-config and the weights, layer by layer as `models.py` defines each architecture (tested against
-the Flax models), in the NCHW layout of ONNX's Conv.
+An upscaler's graph takes float32 NHWC images in [0, 1] with the model's channel count, of any
+batch, height and width, and returns what `flax_srae.load(...).upscale(x)` returns for them:
+input clipped, a literature-protocol luma model's studio range, odd sizes reflect-padded to
+even and cropped back, the output clipped. An autoencoder is two graphs (`build_coder`): its
+encoder, from images of its size (clipped) to codes, and its decoder, from codes to images
+(clipped). They are built from the config and the weights, layer by layer as `models.py`
+defines each architecture (tested against the Flax models), in the NCHW layout of ONNX's Conv.
 
 jax2onnx, which would trace the JAX function instead, was tried and not used: 0.13 and 0.17
 mis-convert the slices and padding `upscale` needs, on JAX 0.10 and 0.12, and 0.16+ pin
@@ -19,10 +21,11 @@ from onnx import helper
 from onnx import numpy_helper
 
 from flax_srae import image_ops
-from flax_srae import models
 
 OPSET = 17  # Resize's cubic modes, Pad's pads as an input, DepthToSpace CRD
 INPUT, OUTPUT = 'images', 'upscaled'
+CODES, DECODED = 'codes', 'decoded'  # an autoencoder's encoder output / decoder input, and
+                                     # its decoder's output (the encoder's input is INPUT)
 
 
 class _Graph:
@@ -67,6 +70,11 @@ class _Graph:
     return self.op('ConvTranspose', x, self.const(kernel), self.const(layer['bias']),
                    pads=[1] * 4, strides=[2, 2])
 
+  def dense(self, x: str, layer) -> str:
+    """Flax's nn.Dense on (batch, features) rows."""
+    return self.op('Add', self.op('MatMul', x, self.const(layer['kernel'])),
+                   self.const(layer['bias']))
+
   def relu(self, x: str) -> str:
     return self.op('Relu', x)
 
@@ -93,10 +101,7 @@ def _seed_family(g: _Graph, x: str, params, config) -> str:
   y = g.relu(g.conv(y, next(conv), stride=2))
   y = g.relu(g.conv(y, next(conv)))
   y = g.relu(g.conv_transpose2x(y, next(up)))
-  if models.scale_of(config) == 2:
-    y = g.relu(g.conv_transpose2x(y, next(up)))
-  else:
-    y = g.relu(g.conv(y, next(conv)))
+  y = g.relu(g.conv_transpose2x(y, next(up)))
   y = g.conv(y, next(conv))
   if config.model == 'seed_residual':
     y = g.add(y, g.upscale2x(x, -0.5, exclude_outside=1))
@@ -129,6 +134,54 @@ def _espcn(g: _Graph, x: str, params, config) -> str:
   return _sub_pixel_on_cubic(g, y, x, next(conv))
 
 
+def _model(g: _Graph, name: str, inputs, outputs) -> onnx.ModelProto:
+  graph = helper.make_graph(g.nodes, name, inputs, outputs, g.constants)
+  model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                            producer_name='flax_srae')
+  onnx.checker.check_model(model)
+  return model
+
+
+def _encoder(g: _Graph, params) -> None:
+  """`models.Encoder` from INPUT (NHWC) to CODES."""
+  conv = _layers(params, 'Conv')
+  x = g.op('Transpose', g.op('Clip', INPUT, g.const(0.0), g.const(1.0)), perm=[0, 3, 1, 2])
+  y = g.relu(g.conv(x, next(conv), stride=2))
+  y = g.relu(g.conv(y, next(conv), stride=2))
+  y = g.relu(g.conv(y, next(conv)))
+  # Flax flattens NHWC features: back to that order before the dense layer.
+  y = g.op('Flatten', g.op('Transpose', y, perm=[0, 2, 3, 1]), axis=1)
+  g.nodes.append(helper.make_node('Identity', [g.dense(y, params['Dense_0'])], [CODES]))
+
+
+def _decoder(g: _Graph, params, config) -> None:
+  """`models.Decoder` from CODES to DECODED (NHWC, clipped to [0, 1])."""
+  conv, up = _layers(params, 'Conv'), _layers(params, 'ConvTranspose2x')
+  side, width = config.hr_size // 4, config.features[2]
+  y = g.relu(g.dense(CODES, params['Dense_0']))
+  y = g.op('Transpose', g.op('Reshape', y, g.const([-1, side, side, width], np.int64)),
+           perm=[0, 3, 1, 2])
+  y = g.relu(g.conv_transpose2x(y, next(up)))
+  y = g.relu(g.conv_transpose2x(y, next(up)))
+  y = g.op('Clip', g.conv(y, next(conv)), g.const(0.0), g.const(1.0))
+  g.nodes.append(helper.make_node('Transpose', [y], [DECODED], perm=[0, 2, 3, 1]))
+
+
+def build_coder(config, params, name: str = 'flax_srae'):
+  """(encoder, decoder): the ONNX models of an autoencoder's `Coder.encode` on float32 NHWC
+  images of its size and of `Coder.decode` on float32 codes."""
+  side, channels = config.hr_size, config.channels
+  images = lambda n: helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT,
+                                                   ['batch', side, side, channels])
+  codes = helper.make_tensor_value_info(CODES, onnx.TensorProto.FLOAT,
+                                        ['batch', config.latent_dim])
+  encoder, decoder = _Graph(), _Graph()
+  _encoder(encoder, params['encoder'])
+  _decoder(decoder, params['decoder'], config)
+  return (_model(encoder, f'{name}_encoder', [images(INPUT)], [codes]),
+          _model(decoder, f'{name}_decoder', [codes], [images(DECODED)]))
+
+
 def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
   """The ONNX model of `Upscaler(config, params, step).upscale` on float32 NHWC input."""
   g = _Graph()
@@ -150,7 +203,7 @@ def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
            then_branch=g.branch(lambda b: b.op('Pad', x, pads, mode='reflect')),
            else_branch=g.branch(lambda b: b.op('Pad', x, pads, mode='edge')))
   y = g.op('Clip', network(g, x, params, config), zero, one)
-  out_size = g.op('Mul', size, g.const([models.scale_of(config)] * 2, np.int64))
+  out_size = g.op('Mul', size, g.const([2, 2], np.int64))
   y = g.op('Slice', y, g.const([0, 0], np.int64), out_size, g.const([2, 3], np.int64))
   if studio:
     y = g.op('Div', g.op('Sub', y, g.const(image_ops.STUDIO_OFFSET)),
@@ -162,9 +215,5 @@ def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
     return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
                                          ['batch', height, width, config.channels])
 
-  graph = helper.make_graph(g.nodes, name, [images(INPUT, 'height', 'width')],
-                            [images(OUTPUT, 'out_height', 'out_width')], g.constants)
-  model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
-                            producer_name='flax_srae')
-  onnx.checker.check_model(model)
-  return model
+  return _model(g, name, [images(INPUT, 'height', 'width')],
+                [images(OUTPUT, 'out_height', 'out_width')])

@@ -1,17 +1,22 @@
-"""Upscales images with a trained model.
+"""Upscales images with a trained model, or reconstructs them with an autoencoder.
 
   python -m flax_srae.predict --workdir=DIR --input=PATH --output=PATH
   python -m flax_srae.predict --model=pretrained:photo --input=PATH --output=PATH [--ensemble]
+  python -m flax_srae.predict --model=pretrained:mnist_ae --input=PATH --output=PATH
+                              [--codes=CODES.npy]
 
 PATH is an image file (PNG, JPEG, BMP), a folder of images (a folder of the same names is
-written) or a .npy array (a .npy is written; layouts as `flax_srae.load(DIR).upscale`). Every
-input is read and checked before anything is written, and every file is written whole
-(temporary file, then rename), so a failure never leaves partial outputs. Images above
---max_pixels are refused; large ones show their progress tile by tile.
+written) or a .npy array (a .npy is written; layouts as `flax_srae.load(DIR).upscale`). An
+autoencoder writes its reconstructions, decode(encode(image)), and with --codes the codes too:
+one row of latent_dim values per image, in the order of the input's files (sorted by name) or
+of the array's images. Every input is read and checked before anything is written, and every
+file is written whole (temporary file, then rename), so a failure never leaves partial
+outputs. Images above --max_pixels are refused; large ones show their progress tile by tile.
 """
 import os
 import sys
 import time
+from typing import Optional, Tuple
 
 from absl import flags
 import numpy as np
@@ -62,8 +67,9 @@ def _layout(shape) -> tuple:
       else (0, 0, 0, 0)
 
 
-def _check_size(path: str, is_npy: bool, max_pixels: int) -> None:
-  """Refuses, in one line, an input whose images have more than `max_pixels` pixels."""
+def _check_size(path: str, is_npy: bool, max_pixels: int) -> Tuple[int, int]:
+  """The (height, width) of an input's images, from its header; refuses, in one line, one
+  whose images have more than `max_pixels` pixels."""
   if is_npy:
     try:
       shape = np.load(path, mmap_mode='r', allow_pickle=False).shape
@@ -75,6 +81,7 @@ def _check_size(path: str, is_npy: bool, max_pixels: int) -> None:
   if h * w > max_pixels:
     raise UserError(f'{path} is {w}x{h} ({h * w:,} pixels), above the limit of {max_pixels:,}: '
                     f'pass --max_pixels={h * w} to upscale it')
+  return h, w
 
 
 def _read(path: str, is_npy: bool, max_pixels: int) -> np.ndarray:
@@ -122,48 +129,93 @@ def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
     raise UserError(f'cannot write {path}: {e.strerror or e}') from e
 
 
+def _check_codes_path(codes: str, src: str, dst: str) -> None:
+  if not codes.lower().endswith('.npy'):
+    raise UserError(f'--codes={codes}: the codes are written as a .npy array; name it *.npy')
+  if os.path.exists(codes) or _same_or_inside(codes, src) or _same_or_inside(codes, dst):
+    raise UserError(f'--codes={codes} exists or lies in the input or output: choose another '
+                    f'path (nothing is overwritten)')
+  parent = os.path.dirname(os.path.abspath(codes))
+  if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+    raise UserError(f'cannot write into {parent}: create it or choose another --codes')
+
+
+def _check_coder_sizes(model: inference.Coder, jobs, sizes) -> None:
+  """An autoencoder codes one size: every input's, named with its path, before any is read."""
+  for (path, _), (h, w) in zip(jobs, sizes):
+    if (h, w) != (model.size, model.size):
+      raise UserError(f'{path} holds {w}x{h} images, and this autoencoder codes '
+                      f'{model.size}x{model.size} images: resize or crop them to '
+                      f'{model.size}x{model.size}')
+
+
 def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
-            max_pixels: int = image_io.MAX_PIXELS, ensemble: bool = False) -> list:
-  """Upscales `src` into `dst`; returns the paths written."""
+            max_pixels: int = image_io.MAX_PIXELS, ensemble: bool = False,
+            codes: Optional[str] = None) -> list:
+  """Upscales `src` into `dst` (or reconstructs it, with an autoencoder; its codes into
+  `codes`); returns the paths written."""
   if max_pixels <= 0:
     raise UserError(f'--max_pixels must be positive, got {max_pixels}')
   jobs, is_npy = _plan(src, dst)
-  for path, _ in jobs:  # from the headers: no image is decoded before all sizes pass
-    _check_size(path, is_npy, max_pixels)
-  upscaler = inference.load(workdir, step)
+  if codes is not None:
+    _check_codes_path(codes, src, dst)
+  # From the headers: no image is decoded before all sizes pass.
+  sizes = [_check_size(path, is_npy, max_pixels) for path, _ in jobs]
+  model = inference.load(workdir, step)
+  coder = isinstance(model, inference.Coder)
+  if codes is not None and not coder:
+    raise UserError('--codes writes an autoencoder\'s codes; this model upscales: drop --codes')
+  if ensemble and coder:
+    raise UserError('--ensemble averages a super-resolution model over rotations and flips; '
+                    'this model is an autoencoder: drop --ensemble')
+  if coder:
+    _check_coder_sizes(model, jobs, sizes)
   # All readable before anything is written.
   images = [_read(path, is_npy, max_pixels) for path, _ in jobs]
   if not is_npy:
     for (_, out_path), img in zip(jobs, images):  # the outputs keep the inputs' modes
       image_io.check_format(out_path, img)
-  outputs = [upscaler.upscale(img, tile=tile, ensemble=ensemble,
-                              progress=_tile_progress(path, img, tile, upscaler.scale))
-             for (path, _), img in zip(jobs, images)]
+  if coder:
+    outputs, code_rows = zip(*(model.reconstruct(img, with_codes=True) for img in images))
+  else:
+    outputs = [model.upscale(img, tile=tile, ensemble=ensemble,
+                             progress=_tile_progress(path, img, tile, model.scale))
+               for (path, _), img in zip(jobs, images)]
   if os.path.isdir(src):
     os.makedirs(dst, exist_ok=True)
   for (_, out_path), out, img in zip(jobs, outputs, images):
     _write(out_path, out, is_npy)
     print(f'wrote {out_path}  {"x".join(map(str, out.shape))} {out.dtype}  '
           f'(from {"x".join(map(str, img.shape))})')
-  return [out_path for _, out_path in jobs]
+  written = [out_path for _, out_path in jobs]
+  if codes is not None:
+    table = np.concatenate(code_rows)
+    _write(codes, table, is_npy=True)
+    print(f'wrote {codes}  {"x".join(map(str, table.shape))} {table.dtype}  (one code per image)')
+    written.append(codes)
+  return written
 
 
 def _main():
   f = flags.FLAGS
-  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile, f.max_pixels, f.ensemble)
+  predict(f.workdir or f.model, f.input, f.output, f.step, f.tile, f.max_pixels, f.ensemble,
+          f.codes)
 
 
 def _define_flags():
   """Flags exist only when this module is the program, so library imports never clash."""
   flags.DEFINE_string('workdir', None, 'Training workdir (or its checkpoints folder).')
   flags.DEFINE_string('model', None, "A model shipped with the package, 'pretrained:photo', "
-                      "'pretrained:photo_rgb' or 'pretrained:mnist' (or a workdir, as --workdir).")
+                      "'pretrained:photo_rgb', 'pretrained:mnist' or 'pretrained:mnist_ae' (or a "
+                      "workdir, as --workdir).")
   flags.DEFINE_string('input', None, 'Image file, folder of images, or .npy array.')
   flags.DEFINE_string('output', None, 'Where to write: same kind as --input.')
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
   flags.DEFINE_integer('tile', 512, 'Images larger than this (input pixels) go in tiles.')
   flags.DEFINE_bool('ensemble', False, 'Average the model over the 8 rotations and flips of '
                     'each image (EDSR\'s "+"): a little sharper, 8x the time.')
+  flags.DEFINE_string('codes', None, 'Autoencoders: also write the codes to this new .npy '
+                      'file, one row of latent_dim values per image.')
   flags.DEFINE_integer('max_pixels', image_io.MAX_PIXELS, 'Larger inputs (width x height) are '
                        "refused; the default is Pillow's decompression-bomb limit.")
   flags.mark_flags_as_required(['input', 'output'])

@@ -1,16 +1,24 @@
-"""A PNG grid of eval examples, one row each: low-res input | bicubic | model | ground truth."""
+"""A PNG grid of eval examples, one row each: for an upscaler low-res input | bicubic | model |
+ground truth, for an autoencoder original | PCA | autoencoder; the columns named on top."""
+from typing import Optional, Sequence
+
 import numpy as np
+from PIL import Image
+from PIL import ImageDraw
 
 from flax_srae import image_io
 
 PAD = 2  # white pixels between tiles
+LABEL_HEIGHT = 16  # pixels of the strip naming the columns
 
 
-def grid(columns, zoom=None) -> np.ndarray:
-  """columns: NHWC arrays in [0, 1]; the low-res first column is enlarged (nearest) to size.
+def grid(columns, zoom=None, labels: Optional[Sequence[str]] = None) -> np.ndarray:
+  """columns: NHWC arrays in [0, 1]; a smaller first column (the low-res input) is enlarged
+  (nearest) to the size of the others.
 
   Returns a uint8 image, every tile enlarged `zoom` times (nearest; default: to about 112
-  pixels) so small patches are visible and large ones stay small files.
+  pixels) so small patches are visible and large ones stay small files; with `labels`, a
+  strip above names each column.
   """
   size = columns[-1].shape[1]
   zoom = zoom or max(1, 112 // size)
@@ -22,8 +30,23 @@ def grid(columns, zoom=None) -> np.ndarray:
       y, x = PAD + r * (h + PAD), PAD + col * (w + PAD)
       out[y:y + h, x:x + w] = img
   out = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8).repeat(zoom, 0).repeat(zoom, 1)
-  return out[..., 0] if ch == 1 else out
+  out = out[..., 0] if ch == 1 else out
+  if labels:
+    lefts = [(PAD + col * (w + PAD)) * zoom for col in range(len(columns))]
+    out = np.concatenate([_label_strip(labels, lefts, w * zoom, out), out])
+  return out
 
 
-def write_grid(path: str, columns, zoom=None) -> None:
-  image_io.write_array(path, grid(columns, zoom))
+def _label_strip(labels: Sequence[str], lefts: Sequence[int], tile: int, image: np.ndarray):
+  """A white strip as wide as `image` with each label centred over its column of `tile`
+  pixels starting at `lefts`."""
+  strip = Image.new('L' if image.ndim == 2 else 'RGB', (image.shape[1], LABEL_HEIGHT), 'white')
+  draw = ImageDraw.Draw(strip)
+  for left, text in zip(lefts, labels):
+    text_left, _, text_right, _ = draw.textbbox((0, 0), text)
+    draw.text((max(0, left + (tile - (text_right - text_left)) // 2), 2), text, fill='black')
+  return np.asarray(strip)
+
+
+def write_grid(path: str, columns, zoom=None, labels: Optional[Sequence[str]] = None) -> None:
+  image_io.write_array(path, grid(columns, zoom, labels))

@@ -60,7 +60,7 @@ def bicubic(image: np.ndarray) -> np.ndarray:
   project's "bicubic" figures (`evaluation.baseline`), on every channel."""
   x = image_io.to_float(image)
   nhwc = x.reshape((1,) + x.shape[:2] + (-1,))
-  y = np.asarray(evaluation.baseline(nhwc, 2))
+  y = np.asarray(evaluation.baseline(nhwc))
   y = np.round(y * np.iinfo(image.dtype).max).astype(image.dtype)
   return y.reshape(y.shape[1:3] + image.shape[2:])
 
@@ -85,9 +85,9 @@ def make_server(upscaler: inference.Upscaler, name: str, host: str = '127.0.0.1'
   """A server of `upscaler` (shown as `name`) listening on host:port (0: a free port, read it
   from `server.server_address`); the caller runs `serve_forever()` and ends with `shutdown()`
   and `server_close()`."""
-  if upscaler.scale != 2:
-    raise UserError(f'{name} is an {upscaler.config.model} of scale {upscaler.scale}: the page '
-                    f'compares x2 super-resolution with bicubic; serve a x2 model')
+  if not isinstance(upscaler, inference.Upscaler):
+    raise UserError(f'{name} is an autoencoder: the page compares x2 super-resolution with '
+                    f'bicubic; serve a x2 model (reconstruct with python -m flax_srae.predict)')
   for flag, value in (('max_bytes', max_bytes), ('max_pixels', max_pixels)):
     if value <= 0:
       raise UserError(f'--{flag} must be positive, got {value}')

@@ -1,5 +1,6 @@
 """Training curves: TensorBoard event files in WORKDIR/tensorboard (written with tensorboardX,
-no TensorFlow) and WORKDIR/curves.png (loss and eval PSNR against step, with bicubic's PSNR).
+no TensorFlow) and WORKDIR/curves.png (loss and eval PSNR against step, with the PSNR of the
+model's baseline: bicubic for an upscaler, PCA for an autoencoder).
 
 The curves' points are also kept in WORKDIR/curves.json, saved with each checkpoint, so that
 curves.png covers the whole run across resumes.
@@ -20,12 +21,14 @@ class Writer:
   def __init__(self, workdir: str, start_step: int, enabled: bool = True):
     self.enabled = enabled
     self._json = os.path.join(workdir, 'curves.json')
-    self.points = {'loss': [], 'eval_psnr': [], 'bicubic_psnr': None}
+    self.points = {'loss': [], 'eval_psnr': [], 'baseline': None, 'baseline_psnr': None}
     if not enabled:
       return
     import tensorboardX  # pylint: disable=g-import-not-at-top
     self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
     saved = files.read_json(self._json) if start_step else None
+    if saved and 'bicubic_psnr' in saved:  # as runs saved it before other baselines
+      saved.update(baseline='bicubic', baseline_psnr=saved.pop('bicubic_psnr'))
     if saved:
       # Points past the checkpoint resumed from were logged by a run that did not save them.
       self.points = dict(saved, **{k: [p for p in saved[k] if p[0] <= start_step]
@@ -41,8 +44,9 @@ class Writer:
         # A finished run evaluated again logs its last step again: one point per step.
         self.points[key] = [p for p in self.points[key] if p[0] != step]
         self.points[key].append([step, float(values[name])])
-    if 'eval/bicubic_psnr' in values:
-      self.points['bicubic_psnr'] = float(values['eval/bicubic_psnr'])
+    for name in ('bicubic', 'pca'):
+      if f'eval/{name}_psnr' in values:
+        self.points.update(baseline=name, baseline_psnr=float(values[f'eval/{name}_psnr']))
 
   def samples(self, step: int, columns) -> None:
     if self.enabled:
@@ -66,7 +70,8 @@ class Writer:
 
 
 def write_curves(path: str, points: dict) -> None:
-  """curves.png: training loss (log scale) and eval PSNR with the bicubic line, against step."""
+  """curves.png: training loss (log scale) and eval PSNR with the baseline's line, against
+  step."""
   # A Figure of its own, not pyplot's: no display, and the process's matplotlib backend stays.
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(10, 4))
@@ -76,8 +81,9 @@ def write_curves(path: str, points: dict) -> None:
   ax_loss.set(xlabel='step', ylabel='training loss', title='loss')
   if points['eval_psnr']:
     ax_psnr.plot(*np.array(points['eval_psnr']).T, 'o-', label='model')
-  if points['bicubic_psnr'] is not None:
-    ax_psnr.axhline(points['bicubic_psnr'], color='gray', linestyle='--', label='bicubic')
+  if points['baseline_psnr'] is not None:
+    ax_psnr.axhline(points['baseline_psnr'], color='gray', linestyle='--',
+                    label={'pca': 'PCA'}.get(points['baseline'], points['baseline']))
   ax_psnr.set(xlabel='step', ylabel='PSNR (dB)', title='eval PSNR')
   ax_psnr.legend()
   fig.tight_layout()

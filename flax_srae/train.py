@@ -57,6 +57,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   elif len(config.features) != 3 or min(config.features) < 1:
     raise UserError(f'features must be three positive widths, e.g. (32, 64, 128), got '
                     f'{tuple(config.features)}')
+  _validate_coding(config)
   if config.loss not in LOSSES:
     raise UserError(f'unknown loss {config.loss!r}: choose one of {", ".join(LOSSES)}')
   if not 0 <= config.mse_finetune <= 1:
@@ -108,11 +109,29 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.batch_size % jax.device_count():
     raise UserError(f'batch_size {config.batch_size} must divide by the {jax.device_count()} '
                     f'devices: use a multiple of {jax.device_count()}')
-  # The model sees hr/2 (sr) or hr (autoencoder) and the seed family's encoder halves that.
-  multiple = 2 if config.model in ('autoencoder', 'edsr', 'espcn') else 4
+  # The model sees hr/2 (sr) or hr (autoencoder); the seed family's encoder halves that, the
+  # autoencoder's quarters it.
+  multiple = 2 if config.model in ('edsr', 'espcn') else 4
   if config.hr_size % multiple or config.hr_size < 12:
     raise UserError(f'hr_size must be a multiple of {multiple} and at least 12 (the SSIM window) '
                     f'for model {config.model}, got {config.hr_size}')
+
+
+def _validate_coding(config) -> None:
+  """The autoencoder's fields: a code smaller than the image, a sane noise level."""
+  if not config.noise_std >= 0 or not np.isfinite(config.noise_std):
+    raise UserError(f'noise_std must be a finite value >= 0 (0: no noise), got '
+                    f'{config.noise_std}')
+  if not models.is_coder(config):
+    if config.noise_std:
+      raise UserError(f'noise_std (denoising) applies to model autoencoder, not {config.model}: '
+                      f'set --config.noise_std=0')
+    return
+  values = models.input_values(config)
+  if not isinstance(config.latent_dim, int) or not 1 <= config.latent_dim < values:
+    raise UserError(f'latent_dim must be a whole number from 1 to {values - 1}: the code must '
+                    f'hold fewer values than the {config.hr_size}x{config.hr_size}x'
+                    f'{config.channels} image ({values}), got {config.latent_dim}')
 
 
 def learning_rate_fn(config):
@@ -145,16 +164,30 @@ def eval_params(state):
   return state.params if ema is None else ema
 
 
-@functools.partial(jax.jit, static_argnames=('degradation', 'scale', 'loss_type', 'ema'),
+def noise_key(config):
+  """The key of a denoising autoencoder's training noise, folded with each step in
+  `train_step`: apart from the initialisation's key (`jax.random.key(config.seed)`)."""
+  return jax.random.fold_in(jax.random.key(config.seed), 1)
+
+
+@functools.partial(jax.jit, static_argnames=('degradation', 'scale', 'loss_type', 'ema',
+                                             'noise_std'),
                    donate_argnums=(0, 2))
 def train_step(state, hr, first_bad_step, degradation: str, scale: int,
-               loss_type: str = 'mse', lr=None, ema: float = 0.0):
+               loss_type: str = 'mse', lr=None, ema: float = 0.0, noise_std: float = 0.0,
+               noise_key=None):
   """One Adam step on `loss_type` ('mse' or 'l1'). The input is `lr` when the data comes in
-  (low, high)-resolution pairs, else `hr` degraded here. `first_bad_step` (-1 while all is well)
-  records on the device the first step whose loss or gradient was not finite, so the host need
-  not sync every step. With `ema` > 0 the average of the weights moves too, at a rate that
-  starts fast, so that early evaluations are not of the initial weights."""
-  x = input_pipeline.model_input(hr, degradation, scale) if lr is None else lr
+  (low, high)-resolution pairs, else `hr` degraded here (`input_pipeline.model_input`; for an
+  autoencoder with `noise_std`, noise drawn from `noise_key` folded with the step, so a
+  resumed run draws the same). `first_bad_step` (-1 while all is well) records on the device
+  the first step whose loss or gradient was not finite, so the host need not sync every step.
+  With `ema` > 0 the average of the weights moves too, at a rate that starts fast, so that
+  early evaluations are not of the initial weights."""
+  if lr is None:
+    key = None if noise_key is None else jax.random.fold_in(noise_key, state.step)
+    x = input_pipeline.model_input(hr, degradation, scale, noise_std, key)
+  else:
+    x = lr
 
   def loss_fn(params):
     return LOSSES[loss_type](state.apply_fn({'params': params}, x) - hr)
@@ -211,11 +244,39 @@ def _check_writable(workdir: str):
                     f'--workdir') from e
 
 
-def _eval_metrics(model, state, eval_data, config, mesh) -> dict:
-  """The model's and bicubic's PSNR and SSIM on the eval data, as results.json holds them."""
-  r = evaluation.evaluate(model, eval_params(state), eval_data, config, mesh)
-  return {'psnr': r['model']['psnr'], 'ssim': r['model']['ssim'],
-          'bicubic_psnr': r['bicubic']['psnr'], 'bicubic_ssim': r['bicubic']['ssim']}
+class _Evaluator:
+  """The evaluations during and after training: figures, TensorBoard scalars and samples. An
+  upscaler is set against bicubic; an autoencoder against PCA with as many components,
+  fitted once on the training data."""
+
+  def __init__(self, model, data, config, mesh, writer):
+    self.model, self.data, self.config, self.mesh, self.writer = model, data, config, mesh, writer
+    self.baseline, self.pca_fit = 'bicubic', None
+    if models.is_coder(config):
+      self.baseline = 'pca'
+      self.pca_fit = evaluation.fit_pca(data.train, config)
+      logging.info('PCA baseline: %d components fitted on the training images',
+                   config.latent_dim)
+
+  def __call__(self, state, step: int):
+    """(every method's figures, results.json's 'eval': the model's and its baseline's PSNR
+    and SSIM, the sample grid's columns and labels), logged to TensorBoard at `step`."""
+    params = eval_params(state)
+    methods = evaluation.evaluate(self.model, params, self.data.eval, self.config, self.mesh,
+                                  pca_fit=self.pca_fit)
+    m = {'psnr': methods['model']['psnr'], 'ssim': methods['model']['ssim'],
+         f'{self.baseline}_psnr': methods[self.baseline]['psnr'],
+         f'{self.baseline}_ssim': methods[self.baseline]['ssim']}
+    grid = evaluation.sample_columns(self.model, params, self.data.eval, self.config, self.mesh,
+                                     pca_fit=self.pca_fit)
+    self.writer.scalars(step, {f'eval/{k}': v for k, v in m.items()})
+    self.writer.samples(step, grid[0])
+    return methods, m, grid
+
+  def summary(self, m: dict) -> str:
+    name = {'pca': f'PCA {self.config.latent_dim}'}.get(self.baseline, self.baseline)
+    return (f'eval psnr {m["psnr"]:.2f} dB, ssim {m["ssim"]:.4f}; {name} '
+            f'{m[f"{self.baseline}_psnr"]:.2f} dB, ssim {m[f"{self.baseline}_ssim"]:.4f}')
 
 
 class _Progress:
@@ -289,12 +350,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
 
   start = int(state.step)
   scale = models.scale_of(config)
+  noise = (config.noise_std, noise_key(config)) if config.noise_std else (0.0, None)
   stop = _StopRequest()
   first_bad_step = parallel.replicate(mesh, np.int32(-1))
   # Training time adds up over resumes: a side file kept in step with the checkpoints.
   timing_path = os.path.join(workdir, 'train_timing.json')
   timing = (start and files.read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
   writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
+  evaluate = _Evaluator(model, data, config, mesh, writer)
   lr_at = learning_rate_fn(config)
   lr_at = lr_at if callable(lr_at) else (lambda _, lr=lr_at: lr)
   # L1 then MSE (EDSR's and RCAN's fine-tuning): the last steps, a second compiled step.
@@ -307,7 +370,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
       state, loss, first_bad_step = train_step(state, batch['hr'], first_bad_step,
                                                config.degradation, scale,
                                                'mse' if step > mse_after else config.loss,
-                                               batch.get('lr'), config.ema)
+                                               batch.get('lr'), config.ema, *noise)
       if step == mse_after + 1 and progress is not None:  # compiled the MSE step: not timed
         loss.block_until_ready()
         progress.restart_window(step)
@@ -327,9 +390,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                               'train/learning_rate': float(lr_at(step - 1)),
                               'train/images_per_sec': steps * config.batch_size / seconds})
         if step % config.eval_every_steps == 0 and not final:
-          m = _eval_metrics(model, state, data.eval, config, mesh)
-          line += f'  eval psnr {m["psnr"]:.2f} dB (bicubic {m["bicubic_psnr"]:.2f})'
-          _summarize_eval(writer, step, m, model, state, data.eval, config, mesh)
+          line += '  ' + evaluate.summary(evaluate(state, step)[1])
         logging.info(line)
         progress.restart_window(step)
       # A signal may have arrived during this step: read the flag once, for both decisions.
@@ -356,27 +417,19 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     checkpointing.close(mngr)
 
   step = int(state.step)
-  m = _eval_metrics(model, state, data.eval, config, mesh)
-  logging.info('step %d: eval psnr %.2f dB, ssim %.4f; bicubic %.2f dB, ssim %.4f',
-               step, m['psnr'], m['ssim'], m['bicubic_psnr'], m['bicubic_ssim'])
+  methods, m, (columns, labels) = evaluate(state, step)
+  logging.info('step %d: %s', step, evaluate.summary(m))
   results = {'step': step, 'model': config.model, 'dataset': config.dataset,
              'eval_split': config.eval_split, 'num_eval_images': len(data.eval),
              'eval': m, 'parameters': n_params, 'trained_parameters': n_trained}
+  if models.is_coder(config):
+    results['coding'] = dict(evaluation.coding_summary(config), methods=methods)
   # Steps that include compilation are not timed: a run of one step has no throughput.
   results['train'] = dict(timing, images_per_sec=(
       timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))
-  columns = _summarize_eval(writer, step, m, model, state, data.eval, config, mesh)
   writer.close(os.path.join(workdir, 'curves.png'))
   if jax.process_index() == 0:
     files.write_json(os.path.join(workdir, 'results.json'), results)
-    samples.write_grid(os.path.join(workdir, 'samples.png'), columns)
+    samples.write_grid(os.path.join(workdir, 'samples.png'), columns, labels=labels)
     logging.info('wrote results.json, samples.png, curves.png and tensorboard/ in %s', workdir)
   return results
-
-
-def _summarize_eval(writer, step: int, m: dict, model, state, eval_data, config, mesh):
-  """Logs eval metrics and a sample grid to TensorBoard; returns the grid's columns."""
-  columns = evaluation.sample_columns(model, eval_params(state), eval_data, config, mesh)
-  writer.scalars(step, {f'eval/{k}': v for k, v in m.items()})
-  writer.samples(step, columns)
-  return columns

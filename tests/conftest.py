@@ -68,6 +68,25 @@ def trained_workdir(tmp_path_factory):
   return _train_tiny(tmp_path_factory, 1)
 
 
+def make_tiny_ae_config():
+  """A compressing autoencoder of 12x12 patches of the builtin photos, 5 values a code,
+  small enough to train a few steps in seconds."""
+  config = make_tiny_config()
+  config.update(model='autoencoder', features=(4, 8, 4), latent_dim=5)
+  return config
+
+
+@pytest.fixture(scope='session')
+def trained_ae_workdir(tmp_path_factory):
+  """A workdir holding a tiny autoencoder trained for 3 steps (shared: read-only)."""
+  from flax_srae import train
+  config = make_tiny_ae_config()
+  config.num_train_steps = 3
+  workdir = str(tmp_path_factory.mktemp('trained_ae'))
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
 @pytest.fixture(scope='session')
 def trained_rgb_workdir(tmp_path_factory):
   """The same with an RGB model on 16x16 patches (room for a shaved border)."""

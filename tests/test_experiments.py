@@ -177,3 +177,63 @@ def test_recipe_table_is_written_from_the_logs_and_readme_holds_it(tmp_path):
       '| 32.78 |')
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
     assert recipe.table() in f.read()
+
+
+_autoencoder_spec = importlib.util.spec_from_file_location(
+    'autoencoder', os.path.join(ROOT, 'experiments', 'autoencoder.py'))
+autoencoder = importlib.util.module_from_spec(_autoencoder_spec)
+_autoencoder_spec.loader.exec_module(autoencoder)
+
+
+def _coding_record(row, d, noise, model_psnr, pca_psnr):
+  metrics = lambda psnr: {'psnr': psnr, 'ssim': 0.5, 'psnr_of_mean_mse': psnr - 1,
+                          'squared_error_per_image': 784 / 10 ** ((psnr - 1) / 10)}
+  methods = {'model': metrics(model_psnr), 'pca': metrics(pca_psnr),
+             'area_bicubic': metrics(10.0), 'noisy_input': metrics(9.0)}
+  return {'row': row, 'wall_seconds': 300.0, 'steps': 6000, 'num_eval_images': 2000,
+          'date': '2026-12-05', 'jax': '0.12.0.1', 'machine': 'm',
+          'coding': {'latent_dim': d, 'noise_std': noise, 'compression_ratio': 784 / d,
+                     'area_code': {'values': 36}, 'methods': methods}}
+
+
+def test_autoencoder_tables_are_written_from_the_records():
+  clean = _coding_record('d32', 32, 0.0, 24.5, 18.4)
+  noisy = _coding_record('d32_noise0.5', 32, 0.5, 20.0, 15.0)
+  assert autoencoder.rate_distortion_table([clean]).split('\n')[2] == (
+      '| 32 | 24.5:1 | 5.0 | **24.50** | 18.40 | +6.10 | 10.00 (36) | 0.5000 | 0.5000 | 3.50 | '
+      '14.27 | 23.50 | 17.40 | [png](autoencoder/d32.png) |')
+  assert autoencoder.denoising_table([noisy], {32: clean}).split('\n')[2] == (
+      '| 0.5 | 32 | 5.0 | 9.00 | 15.00 | **20.00** | 0.5000 | 24.50 | '
+      '[png](autoencoder/d32_noise0.5.png) |')
+  assert '6,000 steps' in autoencoder._footer([clean])  # pylint: disable=protected-access
+
+
+def test_readme_autoencoder_tables_are_the_ones_the_records_give():
+  records = autoencoder._records()  # pylint: disable=protected-access
+  clean = [r for r in records if not r['coding']['noise_std']]
+  noisy = [r for r in records if r['coding']['noise_std']]
+  recipes = autoencoder._records(os.path.join(autoencoder.RECORDS, 'validation'),  # pylint: disable=protected-access
+                                 autoencoder.RECIPES)
+  assert [r['row'] for r in records] == list(autoencoder.ROWS)
+  assert [r['row'] for r in recipes] == list(autoencoder.RECIPES)
+  by_size = {r['coding']['latent_dim']: r for r in clean}
+  with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
+    text = f.read()
+  assert autoencoder.rate_distortion_table(clean) in text
+  assert autoencoder.denoising_table(noisy, by_size) in text
+  assert autoencoder.validation_table(recipes) in text
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    assert autoencoder.readme_summary(clean, noisy) in f.read()
+  for r in records:  # each record was made by the command its row names
+    assert r['command'] == ' '.join(['python'] + autoencoder.command(r['row'], 'OUT_DIR/' + r['row'])[1:])
+
+
+@pytest.mark.parametrize('flags', [autoencoder.command(row, 'w')[4:-1] for row in autoencoder.ROWS]
+                         + [autoencoder.VALIDATION_SPLIT + f for f in autoencoder.RECIPES.values()])
+def test_every_autoencoder_row_and_recipe_is_a_valid_config(flags):
+  config = importlib.import_module('configs.ae28').get_config()
+  for flag in flags:
+    key, value = flag.removeprefix('--config.').split('=')
+    config[key] = type(config[key])(value)
+  train.validate_config(config)
+  assert config.model == 'autoencoder'

@@ -1,4 +1,5 @@
-"""ONNX and StableHLO exports compute what `Upscaler.upscale` computes."""
+"""ONNX and StableHLO exports compute what `Upscaler.upscale` computes, and an autoencoder's
+what `Coder.encode` and `Coder.decode` compute."""
 import os
 import subprocess
 import sys
@@ -48,8 +49,11 @@ def _run(session, x):
   return session.run(None, {'images': np.asarray(x, np.float32)})[0]
 
 
+UPSCALERS = [m for m in models.MODELS if m != 'autoencoder']
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('model', models.MODELS)
+@pytest.mark.parametrize('model', UPSCALERS)
 @pytest.mark.parametrize('channels', [1, 3])
 def test_the_onnx_graph_of_every_architecture_equals_upscale(model, channels):
   upscaler = _random_upscaler(model, channels)
@@ -131,13 +135,64 @@ def test_the_stablehlo_export_of_pretrained_photo_equals_upscale_and_refuses_odd
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', models.MODELS)
+@pytest.mark.parametrize('model', UPSCALERS)
 def test_the_stablehlo_export_of_every_architecture_equals_upscale(model):
   upscaler = _random_upscaler(model, 3 if model == 'espcn' else 1)
   exported = jax.export.deserialize(export._stablehlo(upscaler))  # pylint: disable=protected-access
   x = np.random.default_rng(0).random((2, 10, 6, upscaler.config.channels), np.float32)
   np.testing.assert_allclose(np.asarray(exported.call(x)), upscaler.upscale(x), atol=TOLERANCE,
                              rtol=0)
+
+
+def _random_coder(channels: int) -> inference.Coder:
+  """A small autoencoder with every weight random."""
+  from configs import default
+  config = default.get_config()
+  config.update(model='autoencoder', channels=channels, features=(4, 8, 3), latent_dim=6,
+                hr_size=16)
+  params = models.create_model(config).init(jax.random.key(0), jnp.zeros((1, 16, 16, channels)))
+  leaves, tree = jax.tree_util.tree_flatten(params['params'])
+  keys = jax.random.split(jax.random.key(1), len(leaves))
+  params = tree.unflatten([0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+  return inference.Coder(config, params, step=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('channels', [1, 3])
+def test_an_autoencoder_exports_as_an_encoder_and_a_decoder(channels, tmp_path, monkeypatch):
+  coder = _random_coder(channels)
+  monkeypatch.setattr(inference, 'load', lambda workdir, step: coder)
+  rng = np.random.default_rng(3)
+  x = rng.random((5, 16, 16, channels), np.float32)
+  x[0, 0, 0] = 1.5  # the graphs clip their input, as `encode`'s checks keep it in [0, 1]
+  codes = coder.encode(np.clip(x, 0, 1))
+  assert float(np.abs(codes).max()) > 0.1
+  export.export('ae', str(tmp_path / 'onnx'), format='onnx')
+  assert sorted(os.listdir(tmp_path / 'onnx')) == ['decoder.onnx', 'encoder.onnx']
+  sessions = {name: onnxruntime.InferenceSession(str(tmp_path / 'onnx' / f'{name}.onnx'),
+                                                 providers=['CPUExecutionProvider'])
+              for name in ('encoder', 'decoder')}
+  onnx_codes = sessions['encoder'].run(None, {'images': x})[0]
+  np.testing.assert_allclose(onnx_codes, codes, atol=1e-5 * float(np.abs(codes).max()), rtol=0)
+  np.testing.assert_allclose(sessions['decoder'].run(None, {'codes': codes})[0],
+                             coder.decode(codes), atol=TOLERANCE, rtol=0)
+
+  export.export('ae', str(tmp_path / 'hlo'), format='stablehlo')
+  programs = {}
+  for name in ('encoder', 'decoder'):
+    with open(tmp_path / 'hlo' / f'{name}.stablehlo', 'rb') as f:
+      programs[name] = jax.export.deserialize(f.read())
+  np.testing.assert_allclose(np.asarray(programs['encoder'].call(x)), codes,
+                             atol=1e-5 * float(np.abs(codes).max()), rtol=0)
+  np.testing.assert_allclose(np.asarray(programs['decoder'].call(codes[:2])),
+                             coder.decode(codes[:2]), atol=TOLERANCE, rtol=0)
+  # Nothing is overwritten; a failed export leaves no folder.
+  with pytest.raises(UserError, match='onnx exists: remove it or choose another --output'):
+    export.export('ae', str(tmp_path / 'onnx'), format='onnx')
+  monkeypatch.setattr(export, '_write_new', lambda *a: (_ for _ in ()).throw(OSError('full')))
+  with pytest.raises(OSError):
+    export.export('ae', str(tmp_path / 'half'), format='onnx')
+  assert sorted(os.listdir(tmp_path)) == ['hlo', 'onnx']
 
 
 def test_export_formats_refuse_bad_requests_and_overwrite_nothing(tmp_path):

@@ -175,7 +175,7 @@ def test_mnist_bicubic_protocol():
                    eval_split='test[8000:]')
   data = input_pipeline.load(config)
   assert len(data.train) == 8000 and data.eval.shape == (2000, 28, 28, 1)
-  bicubic = evaluation.baseline(image_ops.degrade(data.eval, 'area'), 2)
+  bicubic = evaluation.baseline(image_ops.degrade(data.eval, 'area'))
   assert float(np.mean(metrics.psnr(bicubic, data.eval))) == pytest.approx(20.20, abs=0.05)
 
 

@@ -1,3 +1,5 @@
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,8 +11,9 @@ from flax_srae import image_ops
 from flax_srae import models
 
 
-def _config(model='seed', channels=1, features=(32, 64, 128)):
-  return ml_collections.ConfigDict(dict(model=model, channels=channels, features=features))
+def _config(model='seed', channels=1, features=(32, 64, 128), latent_dim=32, hr_size=28):
+  return ml_collections.ConfigDict(dict(model=model, channels=channels, features=features,
+                                        latent_dim=latent_dim, hr_size=hr_size))
 
 
 def _out_shape(config, shape):
@@ -28,8 +31,49 @@ def test_sr_output_is_twice_the_input(model, shape, expected):
   assert _out_shape(_config(model), shape)[0] == expected
 
 
-def test_autoencoder_reconstructs_at_input_size():
-  assert _out_shape(_config('autoencoder'), (3, 28, 28, 1))[0] == (3, 28, 28, 1)
+@pytest.mark.parametrize('channels,side,latent_dim', [(1, 28, 32), (3, 16, 5), (1, 12, 2)])
+def test_autoencoder_codes_fewer_values_and_reconstructs_at_input_size(channels, side,
+                                                                       latent_dim):
+  config = _config('autoencoder', channels, (8, 16, 4), latent_dim, side)
+  model = models.create_model(config)
+  x = jax.ShapeDtypeStruct((3, side, side, channels), jnp.float32)
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  code = jax.eval_shape(functools.partial(model.apply, method='encode'), variables, x)
+  assert code.shape == (3, latent_dim) and code.dtype == jnp.float32
+  assert jax.eval_shape(functools.partial(model.apply, method='decode'), variables,
+                        code).shape == x.shape
+  assert jax.eval_shape(model.apply, variables, x).shape == x.shape
+
+
+def test_autoencoder_parameter_count_is_its_description():
+  f0, f1, f2, d, c = 32, 64, 32, 32, 1
+  conv = lambda k, cin, cout: k * k * cin * cout + cout
+  dense = lambda cin, cout: cin * cout + cout
+  expected = (conv(3, c, f0) + conv(3, f0, f1) + conv(3, f1, f2) + dense(7 * 7 * f2, d)  # encoder
+              + dense(d, 7 * 7 * f2) + conv(4, f2, f1) + conv(4, f1, f0) + conv(3, f0, c))
+  _, variables = _out_shape(_config('autoencoder', c, (f0, f1, f2), d, 28), (1, 28, 28, c))
+  assert _count(variables) == expected == 205153
+  assert set(variables['params']) == {'encoder', 'decoder'}
+
+
+def test_autoencoder_refuses_images_of_another_size():
+  with pytest.raises(ValueError, match='codes 28x28 images, got 32x32'):
+    _out_shape(_config('autoencoder'), (1, 32, 32, 1))
+
+
+def test_autoencoder_output_is_linear():
+  """A sigmoid output under MSE can saturate at black and stay there; the linear output's
+  gradient does not vanish for any pixel value."""
+  model = models.create_model(_config('autoencoder', features=(4, 8, 4), latent_dim=3,
+                                      hr_size=12))
+  x = jax.random.uniform(jax.random.key(0), (2, 12, 12, 1))
+  params = model.init(jax.random.key(1), x)['params']
+  last = params['decoder']['Conv_0']
+  params['decoder']['Conv_0'] = dict(last, bias=last['bias'] + 5.0)  # far above white
+  y = model.apply({'params': params}, x)
+  assert float(y.min()) > 3.0  # not squashed into [0, 1]
+  grads = jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - x) ** 2))(params)
+  assert float(jnp.abs(grads['decoder']['Conv_0']['bias']).min()) > 1.0
 
 
 def test_rgb_channels_from_config():
@@ -56,9 +100,6 @@ def test_parameter_counts_equal_across_input_sizes():
   for model in ('seed', 'seed_residual'):
     assert _count(_out_shape(_config(model), (1, 14, 14, 1))[1]) == 256897
     assert _count(_out_shape(_config(model), (1, 28, 28, 1))[1]) == 256897
-  ae14 = _count(_out_shape(_config('autoencoder'), (1, 14, 14, 1))[1])
-  assert ae14 == _count(_out_shape(_config('autoencoder'), (1, 28, 28, 1))[1])
-  assert ae14 == 256897 - 32800 + (9 * 64 * 32 + 32)  # second upsampling is a 3x3 conv
 
 
 def test_unknown_model_rejected():
@@ -66,6 +107,7 @@ def test_unknown_model_rejected():
     models.create_model(_config('vdsr'))
 
 
+@pytest.mark.slow
 def test_residual_model_starts_at_bicubic():
   model = models.create_model(_config('seed_residual'))
   x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
@@ -105,6 +147,7 @@ def test_edsr_parameter_count_is_the_photo_peers_and_follows_the_config():
   assert _count(_out_shape(_edsr(c, w, b), (1, 14, 14, c))[1]) == expected
 
 
+@pytest.mark.slow
 def test_edsr_starts_at_bicubic():
   config = _edsr(channels=3, width=8, num_blocks=2)
   model = models.create_model(config)
@@ -135,7 +178,7 @@ def test_espcn_parameter_count_follows_the_config_at_any_size():
 
 
 @pytest.mark.parametrize('config', [
-    pytest.param(_espcn(channels=3, width=8), id='espcn'),
+    pytest.param(_espcn(channels=3, width=8), id='espcn', marks=pytest.mark.slow),
     pytest.param(_edsr(3, 8, 2), id='edsr')])
 def test_sub_pixel_models_start_at_cubic_and_then_train_every_layer(config):
   model = models.create_model(config)
@@ -160,13 +203,14 @@ def test_depth_to_space_is_pytorch_pixel_shuffle():
         np.testing.assert_array_equal(out[:, i::2, j::2, k], y[..., k * 4 + i * 2 + j])
 
 
-@pytest.mark.parametrize('model', ['seed_residual', 'autoencoder'])
-def test_bfloat16_activations_keep_float32_parameters_and_output(model):
-  f32 = models.create_model(_config(model, features=(8, 16, 16)))
-  config = _config(model, features=(8, 16, 16))
+@pytest.mark.parametrize('model,side', [pytest.param('seed_residual', 14, marks=pytest.mark.slow),
+                                        ('autoencoder', 16)])
+def test_bfloat16_activations_keep_float32_parameters_and_output(model, side):
+  f32 = models.create_model(_config(model, features=(8, 16, 16), hr_size=side))
+  config = _config(model, features=(8, 16, 16), hr_size=side)
   config.dtype = 'bfloat16'
   bf16 = models.create_model(config)
-  x = jax.random.uniform(jax.random.key(1), (2, 14, 14, 1))
+  x = jax.random.uniform(jax.random.key(1), (2, side, side, 1))
   shapes = jax.eval_shape(bf16.init, jax.random.key(0), x)['params']
   # The same parameters either way: dtype is not part of the architecture.
   assert shapes == jax.eval_shape(f32.init, jax.random.key(0), x)['params']
@@ -185,7 +229,7 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model):
 
 @pytest.mark.parametrize('model,channels', [
     pytest.param('edsr', 1, marks=pytest.mark.slow), pytest.param('edsr', 3, marks=pytest.mark.slow),
-    ('espcn', 1)])
+    pytest.param('espcn', 1, marks=pytest.mark.slow)])
 def test_collapsed_blocks_compute_what_the_expanded_ones_do(model, channels):
   config = ml_collections.ConfigDict(dict(model=model, channels=channels, width=8, num_blocks=2,
                                           expansion=3))

@@ -20,7 +20,8 @@ from flax_srae import metrics
 from conftest import MNIST_DIR, SUN80_DIR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = {'photo': SUN80_DIR, 'photo_rgb': SUN80_DIR, 'mnist': MNIST_DIR}
+DATA = {'photo': SUN80_DIR, 'photo_rgb': SUN80_DIR, 'mnist': MNIST_DIR, 'mnist_ae': MNIST_DIR}
+UPSCALERS = ('mnist', 'photo', 'photo_rgb')
 
 
 def _folder(name):
@@ -28,11 +29,11 @@ def _folder(name):
 
 
 def test_the_models_ship_small_with_their_config_and_figures():
-  assert inference.pretrained_names() == ['mnist', 'photo', 'photo_rgb']
+  assert inference.pretrained_names() == ['mnist', 'mnist_ae', 'photo', 'photo_rgb']
   for name in DATA:
     folder = _folder(name)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(folder) for f in fs)
-    assert size < 2.1e6, (name, size)
+    assert size < 1e6, (name, size)
     with open(os.path.join(folder, 'results.json')) as f:
       assert json.load(f)['eval']['psnr'] > 0
 
@@ -69,7 +70,7 @@ def test_pretrained_photo_beats_bicubic_on_a_photo_it_never_saw():
   assert model.config.protocol == 'literature' and model.config.channels == 1
   [(lr, hr)] = input_pipeline.bicubic_pairs([skimage.data.astronaut()[:192, 128:320]], 1)
   sr = model.apply(lr[None])[0]
-  bicubic = np.asarray(evaluation.baseline(lr[None], 2))[0]
+  bicubic = np.asarray(evaluation.baseline(lr[None]))[0]
   assert _y_psnr(sr, hr) > _y_psnr(bicubic, hr) + 0.5
   # Colour in, colour out: the luma goes through the model, the chroma bicubically.
   rgb = skimage.data.astronaut()[:96:2, 128:320:2]
@@ -86,12 +87,12 @@ def test_pretrained_mnist_beats_bicubic_on_digits_it_never_saw():
   hr = np.stack(input_pipeline.load_split(config, 'test[9990:]'))
   lr = np.asarray(image_ops.degrade(hr, config.degradation))
   sr = model.upscale(lr)
-  bicubic = evaluation.baseline(lr, 2)
+  bicubic = evaluation.baseline(lr)
   assert float(np.mean(metrics.psnr(sr, hr))) > float(np.mean(metrics.psnr(bicubic, hr))) + 5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', sorted(DATA))
+@pytest.mark.parametrize('name', UPSCALERS)
 def test_evaluate_reproduces_the_shipped_figures(name, tmp_path):
   if not os.path.isdir(DATA[name]):
     pytest.skip(f'needs {DATA[name]}')
@@ -126,6 +127,55 @@ def test_evaluate_reproduces_the_figures_shipped_beside_results(name, option, sh
       assert abs(result['methods'][method][key] - shipped['methods'][method][key]) < tolerance
   if name == 'mnist':
     assert result['methods']['model']['psnr'] >= 31.0  # issue 18's target for MNIST
+
+
+def test_pretrained_mnist_ae_codes_digits_it_never_saw_better_than_pca():
+  model = flax_srae.load('pretrained:mnist_ae')
+  assert isinstance(model, inference.Coder) and model.latent_dim == 32
+  config = model.config.copy_and_resolve_references()
+  config.data_dir = MNIST_DIR
+  if not os.path.isdir(MNIST_DIR):
+    pytest.skip('needs ../shared/data/mnist')
+  train = np.stack(input_pipeline.load_split(config, config.train_split))
+  digits = (np.stack(input_pipeline.load_split(config, 'test[9900:]')) * 255).round()
+  digits = digits.astype(np.uint8)[..., 0]  # (N, 28, 28) uint8, as a user's files would be
+  out, codes = model.reconstruct(digits, with_codes=True)
+  assert out.shape == digits.shape and out.dtype == np.uint8
+  assert codes.shape == (100, 32) and codes.dtype == np.float32
+  x = digits[..., None] / 255.0
+  pca_out = np.asarray(evaluation.fit_pca(train, config).reconstruct(x))
+  ours = np.mean(metrics.psnr(out[..., None] / 255.0, x))
+  assert ours > float(np.mean(metrics.psnr(pca_out, x))) + 5
+
+
+@pytest.mark.slow
+def test_evaluate_reproduces_the_shipped_autoencoder_figures(tmp_path):
+  if not os.path.isdir(MNIST_DIR):
+    pytest.skip(f'needs {MNIST_DIR}')
+  result = evaluate.evaluate('pretrained:mnist_ae', data_dir=MNIST_DIR, output_dir=str(tmp_path))
+  with open(os.path.join(_folder('mnist_ae'), 'results.json')) as f:
+    shipped = json.load(f)['coding']
+  assert result['coding']['compression_ratio'] == shipped['compression_ratio'] == 24.5
+  for method in ('model', 'pca', 'area_bicubic'):
+    for key, tolerance in (('psnr', 0.01), ('psnr_of_mean_mse', 0.01), ('ssim', 1e-4),
+                           ('squared_error_per_image', 0.01)):
+      assert abs(result['methods'][method][key] - shipped['methods'][method][key]) < tolerance
+
+
+def test_the_autoencoder_card_gives_the_shipped_figures():
+  with open(os.path.join(_folder('mnist_ae'), 'results.json')) as f:
+    coding = json.load(f)['coding']
+  with open(os.path.join(ROOT, 'docs', 'pretrained.md')) as f:
+    card = f.read()
+  cells = lambda m, bold='': ' | '.join(
+      f'{bold}{v}{bold}' for v in (f'{m["psnr"]:.2f}', f'{m["psnr_of_mean_mse"]:.2f}',
+                                   f'{m["ssim"]:.4f}', f'{m["squared_error_per_image"]:.2f}'))
+  m, side = coding['methods'], coding['area_code']['side']
+  assert (f'| area {side}x{side} + bicubic | {coding["area_code"]["values"]} | '
+          f'{cells(m["area_bicubic"])} |') in card
+  assert f'| PCA, 32 components | 32 | {cells(m["pca"])} |' in card
+  assert f'| **pretrained:mnist_ae** | **32** | {cells(m["model"], "**")} |' in card
+  assert f'{m["model"]["psnr"] - m["pca"]["psnr"]:+.2f} dB over PCA' in card
 
 
 @pytest.mark.slow

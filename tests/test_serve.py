@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -308,8 +307,8 @@ def test_a_port_in_use_a_bad_limit_or_a_model_not_x2_is_a_user_error(upscaler):
     serve.make_server(upscaler, 'tiny', host='192.0.2.1')  # an address of no machine here
   with pytest.raises(UserError, match='--max_pixels must be positive, got 0'):
     serve.make_server(upscaler, 'tiny', max_pixels=0)
-  autoencoder = types.SimpleNamespace(scale=1, config=types.SimpleNamespace(model='autoencoder'))
-  with pytest.raises(UserError, match='ae is an autoencoder of scale 1: .*; serve a x2 model'):
+  autoencoder = flax_srae.Coder.__new__(flax_srae.Coder)  # refused before its weights are read
+  with pytest.raises(UserError, match='ae is an autoencoder: .*; serve a x2 model'):
     serve.make_server(autoencoder, 'ae')
 
 
@@ -319,8 +318,8 @@ def test_cli_unknown_model_is_one_line():
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1 and 'Traceback' not in proc.stderr
   assert proc.stderr.strip().splitlines() == [
-      "error: no pretrained model 'nope': choose one of pretrained:mnist, pretrained:photo, "
-      "pretrained:photo_rgb"]
+      "error: no pretrained model 'nope': choose one of pretrained:mnist, pretrained:mnist_ae, "
+      "pretrained:photo, pretrained:photo_rgb"]
 
 
 @pytest.mark.slow

@@ -57,7 +57,8 @@ def test_train_checkpoint_resume_matches_uninterrupted_run(tiny_config, tmp_path
   assert [e.step for e in events.Images('eval/samples')] == [3, 6]
   curves = json.loads((tmp_path / 'resumed' / 'curves.json').read_text())
   assert [p[0] for p in curves['loss']] == [2, 3, 6]
-  assert curves['bicubic_psnr'] == pytest.approx(resumed['eval']['bicubic_psnr'])
+  assert curves['baseline'] == 'bicubic'
+  assert curves['baseline_psnr'] == pytest.approx(resumed['eval']['bicubic_psnr'])
   assert (tmp_path / 'resumed' / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
@@ -314,6 +315,12 @@ def test_benchmark_rejects_a_bad_recipe_in_one_line(tmp_path):
   assert proc.returncode != 0
   assert proc.stderr.strip().splitlines()[-1] == (
       'error: warmup_steps must be in [0, num_train_steps), got 5')
+
+
+def test_benchmark_refuses_the_autoencoder_before_any_work():
+  with pytest.raises(UserError, match="--model=autoencoder: the benchmark runs the PyTorch "
+                                      "peers' x2 super-resolution protocols"):
+    benchmark._config('mnist', MNIST_DIR, 10, 'autoencoder')  # pylint: disable=protected-access
 
 
 def test_progress_line_gives_rates_of_its_window_and_time_left_at_the_run_rate(tiny_config,
