@@ -12,6 +12,12 @@
                             train the recipes on the validation slice, record them, the tables
   python experiments/autoencoder.py --record-validation RECIPE WORKDIR
                             record a run of RECIPE made by hand with the command RECIPE names
+  python experiments/autoencoder.py --other OUT_DIR [SET ...]
+                            the recipe on other 28x28 grayscale sets it was not chosen on, as
+                            IDX files in OUT_DIR/SET: glyphs rendered in matplotlib's fonts,
+                            patches of the sun80 photos
+  python experiments/autoencoder.py --record-other SET WORKDIR SECONDS
+                            record a run of SET made by hand with the command it names
 
 A row is `configs/ae28.py` with one code size and noise level (ROWS), trained from scratch in
 OUT_DIR/<row> by `python -m flax_srae.main`, whose wall time (start to finish: data loading,
@@ -23,6 +29,7 @@ read from those records, none is typed by hand.
 """
 import datetime
 import glob
+import gzip
 import importlib.metadata
 import json
 import os
@@ -53,7 +60,13 @@ VALIDATION_SPLIT = ['--config.train_split=test[:7000]', '--config.eval_split=tes
 RECIPES = {'constant_lr1e-3': ['--config.lr_schedule=constant', '--config.learning_rate=1e-3',
                                '--config.warmup_steps=0'],
            'cosine_lr1e-3': ['--config.learning_rate=1e-3'],
-           'cosine_lr2e-3': ['--config.learning_rate=2e-3']}
+           'cosine_lr2e-3': ['--config.learning_rate=2e-3'],
+           # The length: with 8,000 images the network can overfit, so a shorter and a longer
+           # run of the chosen rate are measured too.
+           'cosine_lr2e-3_3000steps': ['--config.learning_rate=2e-3',
+                                       '--config.num_train_steps=3000'],
+           'cosine_lr2e-3_9000steps': ['--config.learning_rate=2e-3',
+                                       '--config.num_train_steps=9000']}
 
 
 def command(row: str, workdir: str):
@@ -137,6 +150,117 @@ def record_recipe(recipe: str, workdir: str) -> None:
     json.dump(record, f, indent=2)
 
 
+SUN80_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'sun80')
+
+
+def write_photo_patches(out: str) -> str:
+  """10,000 grayscale 28x28 patches of the sun80 photos as an IDX file, in MNIST's layout:
+  [0, 8000) from the training photos [0, 70), [8000, 10000) from the eval photos [70, 80)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  names = sorted(f for f in os.listdir(SUN80_DIR) if f.endswith('.jpg'))
+  if len(names) != 80:
+    sys.exit(f'error: {SUN80_DIR} should hold the 80 sun80 photos, found {len(names)}')
+  rng = np.random.default_rng(0)
+
+  def patches(files, count):
+    photos = [np.asarray(Image.open(os.path.join(SUN80_DIR, f)).convert('L')) for f in files]
+    corners = [(p, rng.integers(0, p.shape[0] - 28), rng.integers(0, p.shape[1] - 28))
+               for p in (photos[k % len(photos)] for k in range(count))]
+    return np.stack([p[y:y + 28, x:x + 28] for p, y, x in corners])
+  images = np.concatenate([patches(names[:70], 8000), patches(names[70:], 2000)])
+  os.makedirs(out, exist_ok=True)
+  with gzip.open(os.path.join(out, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
+    f.write(np.array([0x803, len(images), 28, 28], '>u4').tobytes() + images.tobytes())
+  return out
+
+
+GLYPH_FONTS = ('DejaVuSans', 'DejaVuSans-Bold', 'DejaVuSans-Oblique', 'DejaVuSansMono',
+               'DejaVuSansMono-Bold', 'DejaVuSerif', 'DejaVuSerif-Bold', 'DejaVuSerif-Italic',
+               'STIXGeneral', 'STIXGeneralBol', 'STIXGeneralItalic', 'cmr10', 'cmss10', 'cmtt10')
+GLYPHS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789&?@#%$'
+
+
+def write_glyphs(out: str) -> str:
+  """10,000 white-on-black 28x28 glyphs (letters, digits, signs) in 14 fonts that ship with
+  matplotlib, each at a random size, slant and place, as an IDX file in MNIST's layout."""
+  import matplotlib  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  from PIL import Image, ImageDraw, ImageFont  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  fonts = os.path.join(os.path.dirname(matplotlib.__file__), 'mpl-data', 'fonts', 'ttf')
+  rng = np.random.default_rng(0)
+  images = np.zeros((10000, 28, 28), np.uint8)
+  for i in range(len(images)):
+    font = ImageFont.truetype(os.path.join(fonts, GLYPH_FONTS[rng.integers(len(GLYPH_FONTS))]
+                                           + '.ttf'), int(rng.integers(16, 25)))
+    canvas = Image.new('L', (56, 56))
+    ImageDraw.Draw(canvas).text((28, 28), GLYPHS[rng.integers(len(GLYPHS))], fill=255,
+                                font=font, anchor='mm')
+    canvas = canvas.rotate(float(rng.uniform(-15, 15)), resample=Image.BILINEAR,
+                           translate=tuple(int(t) for t in rng.integers(-2, 3, 2)))
+    images[i] = np.asarray(canvas)[14:42, 14:42]
+  os.makedirs(out, exist_ok=True)
+  with gzip.open(os.path.join(out, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
+    f.write(np.array([0x803, len(images), 28, 28], '>u4').tobytes() + images.tobytes())
+  return out
+
+
+OTHER_SETS = {'glyphs': (write_glyphs, 'glyphs in 14 fonts'),
+              'photo_patches': (write_photo_patches, 'sun80 photo patches')}
+
+
+def other_command(data_dir: str, workdir: str):
+  return [sys.executable, '-m', 'flax_srae.main', '--config=configs/ae28.py',
+          f'--config.data_dir={data_dir}', f'--workdir={workdir}']
+
+
+def train_other(name: str, out: str) -> None:
+  workdir = os.path.join(out, 'other_' + name)
+  if os.path.exists(workdir):
+    sys.exit(f'error: {workdir} exists: pick another OUT_DIR')
+  data_dir = OTHER_SETS[name][0](os.path.join(out, name))
+  start = time.time()
+  with open(workdir + '.log', 'w') as log:
+    proc = subprocess.run(other_command(data_dir, workdir), cwd=ROOT, stdout=log,
+                          stderr=subprocess.STDOUT)
+  if proc.returncode:
+    sys.exit(f'error: training failed (exit {proc.returncode}); see {workdir}.log')
+  record_other(name, workdir, time.time() - start)
+
+
+def record_other(name: str, workdir: str, wall: float) -> None:
+  if not os.path.isfile(os.path.join(workdir, 'results.json')):
+    sys.exit(f'error: {workdir} has no results.json: give the workdir of a finished run')
+  with open(os.path.join(workdir, 'results.json')) as f:
+    results = json.load(f)
+  if results['dataset'] != 'idx' or results.get('coding', {}).get('latent_dim') != 32:
+    sys.exit(f'error: {workdir} is no run of configs/ae28.py on an IDX set')
+  cmd = ' '.join(['python'] + other_command(f'OUT_DIR/{name}', f'OUT_DIR/other_{name}')[1:])
+  record = {'row': name, 'command': cmd, 'steps': results['step'],
+            'wall_seconds': round(wall, 1), 'coding': results['coding'],
+            'num_eval_images': results['num_eval_images'],
+            'date': datetime.date.today().isoformat(), 'machine': run._cpu(),  # pylint: disable=protected-access
+            'jax': importlib.metadata.version('jax')}
+  os.makedirs(os.path.join(RECORDS, 'other'), exist_ok=True)
+  with open(os.path.join(RECORDS, 'other', name + '.json'), 'w') as f:
+    json.dump(record, f, indent=2)
+  shutil.copyfile(os.path.join(workdir, 'samples.png'),
+                  os.path.join(RECORDS, 'other', name + '.png'))
+
+
+def other_table(records) -> str:
+  lines = ['| data (28x28 grayscale, 8,000 train / 2,000 eval) | code values | autoencoder PSNR dB '
+           '| PCA PSNR dB | over PCA | autoencoder SSIM | PCA SSIM | samples |', '|' + '---|' * 8]
+  for r in records:
+    c, m = r['coding'], r['coding']['methods']
+    lines.append(f'| {OTHER_SETS[r["row"]][1]} | {c["latent_dim"]} | **{m["model"]["psnr"]:.2f}** | '
+                 f'{m["pca"]["psnr"]:.2f} | {m["model"]["psnr"] - m["pca"]["psnr"]:+.2f} | '
+                 f'{m["model"]["ssim"]:.4f} | {m["pca"]["ssim"]:.4f} | '
+                 f'[png](autoencoder/other/{r["row"]}.png) |')
+  r = records[0]
+  return '\n'.join(lines) + (
+      f'\n\n`configs/ae28.py` unchanged ({r["steps"]:,} steps); measured {r["date"]} '
+      f'(JAX {r["jax"]}) on {r["machine"]}.')
+
+
 def _records(folder: str = RECORDS, rows=ROWS):
   records = {}
   for path in glob.glob(os.path.join(folder, '*.json')):
@@ -147,18 +271,19 @@ def _records(folder: str = RECORDS, rows=ROWS):
 
 
 def validation_table(records) -> str:
-  lines = ['| recipe (on top of configs/ae28.py) | autoencoder PSNR dB | SSIM | PCA PSNR dB |',
-           '|---|---|---|---|']
+  lines = ['| recipe (on top of configs/ae28.py) | steps | autoencoder PSNR dB | SSIM | '
+           'PCA PSNR dB |', '|---|---|---|---|---|']
   for r in records:
     m = r['coding']['methods']
     flags = ' '.join(RECIPES[r['row']])
-    lines.append(f'| `{flags}` | {m["model"]["psnr"]:.2f} | {m["model"]["ssim"]:.4f} | '
-                 f'{m["pca"]["psnr"]:.2f} |')
-  first = records[0]
+    lines.append(f'| `{flags}` | {r["steps"]:,} | {m["model"]["psnr"]:.2f} | '
+                 f'{m["model"]["ssim"]:.4f} | {m["pca"]["psnr"]:.2f} |')
+  first, last = min(records, key=lambda r: r['date']), max(records, key=lambda r: r['date'])
+  dates = first['date'] if first['date'] == last['date'] else f'{first["date"]} to {last["date"]}'
   return '\n'.join(lines) + (
       f'\n\n{first["num_eval_images"]} validation images (MNIST [7000, 8000)), trained on '
-      f'[0, 7000), code size {first["coding"]["latent_dim"]}, {first["steps"]:,} steps; '
-      f'measured {first["date"]} (JAX {first["jax"]}) on {first["machine"]}.')
+      f'[0, 7000), code size {first["coding"]["latent_dim"]}; measured {dates} '
+      f'(JAX {last["jax"]}) on {last["machine"]}.')
 
 
 def rate_distortion_table(records) -> str:
@@ -284,6 +409,9 @@ def write_tables() -> None:
   recipes = _records(os.path.join(RECORDS, 'validation'), RECIPES)
   if recipes:
     text = run._replace(text, 'ae_validation', validation_table(recipes))  # pylint: disable=protected-access
+  other = _records(os.path.join(RECORDS, 'other'), OTHER_SETS)
+  if other:
+    text = run._replace(text, 'ae_other', other_table(other))  # pylint: disable=protected-access
   with open(readme, 'w') as f:
     f.write(text)
   top = os.path.join(ROOT, 'README.md')
@@ -369,42 +497,44 @@ def draw_figures(out: str) -> None:
   print('wrote docs/autoencoder_interpolation.png and docs/autoencoder_codes_2d.png')
 
 
+def _known(names, choices, kind: str):
+  """`names` (all of `choices` if none), or exit naming the unknown ones."""
+  unknown = sorted(set(names) - set(choices))
+  if unknown:
+    sys.exit(f'error: unknown {kind}s {", ".join(unknown)}; {kind}s: {", ".join(choices)}')
+  return list(names) or list(choices)
+
+
 def main(argv):
   os.chdir(ROOT)  # the configs name the data relative to the repository
+  command, args = (argv[1:2] or [''])[0], argv[2:]
   if argv[1:] == ['--tables']:
     return write_tables()
-  if argv[1:2] == ['--figures'] and len(argv) == 3:
-    return draw_figures(os.path.abspath(argv[2]))
-  if argv[1:2] == ['--validation'] and len(argv) >= 3:
-    recipes = argv[3:] or list(RECIPES)
-    unknown = sorted(set(recipes) - set(RECIPES))
-    if unknown:
-      sys.exit(f'error: unknown recipes {", ".join(unknown)}; recipes: {", ".join(RECIPES)}')
-    for recipe in recipes:
-      train_recipe(recipe, os.path.abspath(argv[2]))
-    return write_tables()
-  if argv[1:2] == ['--record-validation'] and len(argv) == 4:
-    if argv[2] not in RECIPES:
-      sys.exit(f'error: unknown recipe {argv[2]}; recipes: {", ".join(RECIPES)}')
-    record_recipe(argv[2], os.path.abspath(argv[3]))
-    return write_tables()
-  if argv[1:2] == ['--record'] and len(argv) == 5:
-    if argv[2] not in ROWS:
-      sys.exit(f'error: unknown row {argv[2]}; rows: {", ".join(ROWS)}')
-    record_row(argv[2], os.path.abspath(argv[3]), float(argv[4]))
-    return write_tables()
-  if len(argv) < 2 or argv[1].startswith('-'):
+  if command == '--figures' and len(args) == 1:
+    return draw_figures(os.path.abspath(args[0]))
+  if command == '--validation' and args:
+    for recipe in _known(args[1:], RECIPES, 'recipe'):
+      train_recipe(recipe, os.path.abspath(args[0]))
+  elif command == '--record-validation' and len(args) == 2:
+    record_recipe(_known(args[:1], RECIPES, 'recipe')[0], os.path.abspath(args[1]))
+  elif command == '--other' and args:
+    for name in _known(args[1:], OTHER_SETS, 'set'):
+      train_other(name, os.path.abspath(args[0]))
+  elif command == '--record-other' and len(args) == 3:
+    record_other(_known(args[:1], OTHER_SETS, 'set')[0], os.path.abspath(args[1]), float(args[2]))
+  elif command == '--record' and len(args) == 3:
+    record_row(_known(args[:1], ROWS, 'row')[0], os.path.abspath(args[1]), float(args[2]))
+  elif not command or command.startswith('-'):
     sys.exit(__doc__)
-  out, rows = os.path.abspath(argv[1]), argv[2:] or list(ROWS)
-  unknown = sorted(set(rows) - set(ROWS))
-  if unknown:
-    sys.exit(f'error: unknown rows {", ".join(unknown)}; rows: {", ".join(ROWS)}')
-  for row in rows:
-    train_row(row, out)
-  write_tables()
-  if {'d2', 'd32'} <= set(rows):
-    draw_figures(out)
-
+  else:
+    out, rows = os.path.abspath(command), _known(args, ROWS, 'row')
+    for row in rows:
+      train_row(row, out)
+    write_tables()
+    if {'d2', 'd32'} <= set(rows):
+      draw_figures(out)
+    return None
+  return write_tables()
 
 if __name__ == '__main__':
   main(sys.argv)

@@ -177,23 +177,6 @@ def test_the_training_noise_is_a_function_of_seed_and_step():
 
 
 @pytest.mark.slow
-def test_an_autoencoder_resumes_exactly(tmp_path):
-  config = make_tiny_ae_config()
-  config.num_train_steps = 6
-  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  config.num_train_steps = 3
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  config.num_train_steps = 6
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  a, b = (restore_state(tmp_path / d, config) for d in ('straight', 'resumed'))
-  assert int(a.step) == int(b.step) == 6
-  for x, y in zip(jax.tree.leaves((a.params, a.opt_state)), jax.tree.leaves((b.params, b.opt_state))):
-    np.testing.assert_array_equal(x, y)
-  assert resumed['coding'] == straight['coding']
-  assert set(straight['coding']['methods']) == {'model', 'pca', 'area_bicubic'}
-
-
-@pytest.mark.slow
 def test_a_denoiser_resumes_exactly_and_reports_its_noisy_input(tmp_path):
   config = make_tiny_ae_config()
   config.update(noise_std=0.3, num_train_steps=6)

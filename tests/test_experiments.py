@@ -222,6 +222,9 @@ def test_readme_autoencoder_tables_are_the_ones_the_records_give():
   assert autoencoder.rate_distortion_table(clean) in text
   assert autoencoder.denoising_table(noisy, by_size) in text
   assert autoencoder.validation_table(recipes) in text
+  other = autoencoder._records(os.path.join(autoencoder.RECORDS, 'other'), autoencoder.OTHER_SETS)  # pylint: disable=protected-access
+  assert [r['row'] for r in other] == list(autoencoder.OTHER_SETS)
+  assert autoencoder.other_table(other) in text
   with open(os.path.join(ROOT, 'README.md')) as f:
     assert autoencoder.readme_summary(clean, noisy) in f.read()
   for r in records:  # each record was made by the command its row names
@@ -237,3 +240,20 @@ def test_every_autoencoder_row_and_recipe_is_a_valid_config(flags):
     config[key] = type(config[key])(value)
   train.validate_config(config)
   assert config.model == 'autoencoder'
+
+
+def test_the_rate_distortion_table_of_a_tiny_run(trained_ae_workdir, tmp_path, monkeypatch):
+  monkeypatch.setattr(autoencoder, 'RECORDS', str(tmp_path))
+  monkeypatch.setattr(autoencoder, 'ROWS', {'d5': (5, 0.0)})
+  record = autoencoder.record_row('d5', trained_ae_workdir, 12.0)
+  with open(os.path.join(trained_ae_workdir, 'results.json')) as f:
+    coding = json.load(f)['coding']
+  assert record['coding'] == coding and os.path.isfile(tmp_path / 'd5.png')
+  records = autoencoder._records(str(tmp_path), ['d5'])  # pylint: disable=protected-access
+  row = autoencoder.rate_distortion_table(records).split('\n')[2]
+  ae, pca = coding['methods']['model']['psnr'], coding['methods']['pca']['psnr']
+  assert row.startswith(f'| 5 | {coding["compression_ratio"]:.1f}:1 | 0.2 | **{ae:.2f}** | '
+                        f'{pca:.2f} | {ae - pca:+.2f} |'), row
+  with pytest.raises(SystemExit, match='is not a run of d32'):
+    monkeypatch.setattr(autoencoder, 'ROWS', {'d32': (32, 0.0)})
+    autoencoder.record_row('d32', trained_ae_workdir, 12.0)
