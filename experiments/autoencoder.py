@@ -280,10 +280,11 @@ def validation_table(records) -> str:
                  f'{m["model"]["ssim"]:.4f} | {m["pca"]["psnr"]:.2f} |')
   first, last = min(records, key=lambda r: r['date']), max(records, key=lambda r: r['date'])
   dates = first['date'] if first['date'] == last['date'] else f'{first["date"]} to {last["date"]}'
+  versions = ', '.join(sorted({r['jax'] for r in records}))
   return '\n'.join(lines) + (
       f'\n\n{first["num_eval_images"]} validation images (MNIST [7000, 8000)), trained on '
       f'[0, 7000), code size {first["coding"]["latent_dim"]}; measured {dates} '
-      f'(JAX {last["jax"]}) on {last["machine"]}.')
+      f'(JAX {versions}) on {last["machine"]}.')
 
 
 def rate_distortion_table(records) -> str:
@@ -505,29 +506,38 @@ def _known(names, choices, kind: str):
   return list(names) or list(choices)
 
 
+def _seconds(text: str) -> float:
+  try:
+    return float(text)
+  except ValueError:
+    sys.exit(f'error: SECONDS must be a number (the run\'s wall time), got {text!r}')
+
+
 def main(argv):
+  caller = os.getcwd()  # OUT_DIR and WORKDIR are relative to it
+  path = lambda p: os.path.join(caller, p)
   os.chdir(ROOT)  # the configs name the data relative to the repository
   command, args = (argv[1:2] or [''])[0], argv[2:]
   if argv[1:] == ['--tables']:
     return write_tables()
   if command == '--figures' and len(args) == 1:
-    return draw_figures(os.path.abspath(args[0]))
+    return draw_figures(path(args[0]))
   if command == '--validation' and args:
     for recipe in _known(args[1:], RECIPES, 'recipe'):
-      train_recipe(recipe, os.path.abspath(args[0]))
+      train_recipe(recipe, path(args[0]))
   elif command == '--record-validation' and len(args) == 2:
-    record_recipe(_known(args[:1], RECIPES, 'recipe')[0], os.path.abspath(args[1]))
+    record_recipe(_known(args[:1], RECIPES, 'recipe')[0], path(args[1]))
   elif command == '--other' and args:
     for name in _known(args[1:], OTHER_SETS, 'set'):
-      train_other(name, os.path.abspath(args[0]))
+      train_other(name, path(args[0]))
   elif command == '--record-other' and len(args) == 3:
-    record_other(_known(args[:1], OTHER_SETS, 'set')[0], os.path.abspath(args[1]), float(args[2]))
+    record_other(_known(args[:1], OTHER_SETS, 'set')[0], path(args[1]), _seconds(args[2]))
   elif command == '--record' and len(args) == 3:
-    record_row(_known(args[:1], ROWS, 'row')[0], os.path.abspath(args[1]), float(args[2]))
+    record_row(_known(args[:1], ROWS, 'row')[0], path(args[1]), _seconds(args[2]))
   elif not command or command.startswith('-'):
     sys.exit(__doc__)
   else:
-    out, rows = os.path.abspath(command), _known(args, ROWS, 'row')
+    out, rows = path(command), _known(args, ROWS, 'row')
     for row in rows:
       train_row(row, out)
     write_tables()

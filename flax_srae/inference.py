@@ -313,8 +313,9 @@ class Coder(Model):
     """Images from (N, latent_dim) codes: (N, size, size, channels) of `dtype` (float in
     [0, 1], or uint8 / uint16 rounded over their range)."""
     z = np.asarray(codes)
-    if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.issubdtype(z.dtype, np.number):
-      raise UserError(f'codes must be a numeric (N, {self.latent_dim}) array, got '
+    if (z.ndim != 2 or z.shape[1] != self.latent_dim or not len(z)
+        or not np.issubdtype(z.dtype, np.number)):
+      raise UserError(f'codes must be a numeric (N, {self.latent_dim}) array with N >= 1, got '
                       f'{z.dtype} of shape {z.shape}')
     if not np.isfinite(z).all():
       raise UserError('codes hold NaN or infinite values: decode finite codes')

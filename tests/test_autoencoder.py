@@ -186,7 +186,9 @@ def test_a_denoiser_resumes_exactly_and_reports_its_noisy_input(tmp_path):
   config.num_train_steps = 6
   resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
   a, b = (restore_state(tmp_path / d, config) for d in ('straight', 'resumed'))
-  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+  assert int(a.step) == int(b.step) == 6
+  for x, y in zip(jax.tree.leaves((a.params, a.opt_state)),
+                  jax.tree.leaves((b.params, b.opt_state))):
     np.testing.assert_array_equal(x, y)
   assert resumed['coding'] == straight['coding']
   # Another noise level trains other weights: the noise reaches the model.
@@ -271,9 +273,10 @@ def test_encode_decode_reconstruct(trained_ae_workdir):
     (lambda m: m.encode(np.zeros((3, 16, 16))), 'images are 16x16, and this autoencoder codes '
                                                 '12x12 images: resize or crop them to 12x12'),
     (lambda m: m.reconstruct(np.zeros((10, 12))), 'images are 10x12'),
-    (lambda m: m.decode(np.zeros((2, 4))), r'codes must be a numeric \(N, 5\) array, got '
-                                           r'float64 of shape \(2, 4\)'),
+    (lambda m: m.decode(np.zeros((2, 4))), r'codes must be a numeric \(N, 5\) array with N >= '
+                                           r'1, got float64 of shape \(2, 4\)'),
     (lambda m: m.decode(np.zeros(5)), r'codes must be a numeric \(N, 5\) array'),
+    (lambda m: m.decode(np.zeros((0, 5))), r'with N >= 1, got float64 of shape \(0, 5\)'),
     (lambda m: m.decode(np.full((1, 5), np.nan)), 'codes hold NaN or infinite values'),
     (lambda m: m.encode(np.full((12, 12), np.nan)), 'images hold NaN or infinite values'),
     (lambda m: m.upscale(np.zeros((12, 12))), r'this model is an autoencoder \(5 values per '
