@@ -153,6 +153,15 @@ def record_recipe(recipe: str, workdir: str) -> None:
 SUN80_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'sun80')
 
 
+def _write_idx(out: str, images: np.ndarray) -> str:
+  """(N, 28, 28) uint8 images as OUT/t10k-images-idx3-ubyte.gz, the file `--config.dataset=idx`
+  reads as its 'test' split; returns `out`."""
+  os.makedirs(out, exist_ok=True)
+  with gzip.open(os.path.join(out, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
+    f.write(np.array([0x803, len(images), 28, 28], '>u4').tobytes() + images.tobytes())
+  return out
+
+
 def write_photo_patches(out: str) -> str:
   """10,000 grayscale 28x28 patches of the sun80 photos as an IDX file, in MNIST's layout:
   [0, 8000) from the training photos [0, 70), [8000, 10000) from the eval photos [70, 80)."""
@@ -168,10 +177,7 @@ def write_photo_patches(out: str) -> str:
                for p in (photos[k % len(photos)] for k in range(count))]
     return np.stack([p[y:y + 28, x:x + 28] for p, y, x in corners])
   images = np.concatenate([patches(names[:70], 8000), patches(names[70:], 2000)])
-  os.makedirs(out, exist_ok=True)
-  with gzip.open(os.path.join(out, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
-    f.write(np.array([0x803, len(images), 28, 28], '>u4').tobytes() + images.tobytes())
-  return out
+  return _write_idx(out, images)
 
 
 GLYPH_FONTS = ('DejaVuSans', 'DejaVuSans-Bold', 'DejaVuSans-Oblique', 'DejaVuSansMono',
@@ -197,10 +203,7 @@ def write_glyphs(out: str) -> str:
     canvas = canvas.rotate(float(rng.uniform(-15, 15)), resample=Image.BILINEAR,
                            translate=tuple(int(t) for t in rng.integers(-2, 3, 2)))
     images[i] = np.asarray(canvas)[14:42, 14:42]
-  os.makedirs(out, exist_ok=True)
-  with gzip.open(os.path.join(out, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
-    f.write(np.array([0x803, len(images), 28, 28], '>u4').tobytes() + images.tobytes())
-  return out
+  return _write_idx(out, images)
 
 
 OTHER_SETS = {'glyphs': (write_glyphs, 'glyphs in 14 fonts'),
