@@ -38,10 +38,13 @@ class PixelLimitError(UserError):
 
 
 @contextlib.contextmanager
-def _open(path: str, formats=None):
-  """Pillow's lazy open (of `formats` only, when given), with its bomb check left to
-  `read_array`'s own limit. Pillow checks in `open` alone, against a module setting: it is
-  lifted for that call only, under a lock, so no other thread meets it lifted."""
+def _open(path: str, max_pixels: int, formats=None):
+  """Pillow's lazy open (of `formats` only, when given), refusing (PixelLimitError) an image
+  whose header declares more than `max_pixels` pixels before anything else reads it: a PNG's
+  `getexif` decodes the whole image to look for an eXIf chunk after the pixels, so a few
+  megabytes declaring 30000x30000 would take gigabytes. Pillow's own bomb check (in `open`
+  alone, against a module setting) is lifted for that call only, under a lock, so no other
+  thread meets it lifted."""
   with _PILLOW_LIMIT:
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
@@ -49,6 +52,11 @@ def _open(path: str, formats=None):
     finally:
       Image.MAX_IMAGE_PIXELS = limit
   with im:
+    width, height = im.size  # a turn by EXIF orientation keeps the count
+    if width * height > max_pixels:
+      raise PixelLimitError(f'{path} is {width}x{height} ({width * height:,} pixels), above '
+                            f'the limit of {max_pixels:,}: downscale it or leave it out',
+                            width, height)
     yield im
 
 
@@ -59,10 +67,11 @@ def _seen_size(im):
   return (height, width) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
 
 
-def size_of(path: str):
-  """(width, height) of an image file as it is meant to be seen, from its header alone."""
+def size_of(path: str, max_pixels: int = MAX_PIXELS):
+  """(width, height) of an image file as it is meant to be seen; one of more than `max_pixels`
+  pixels is refused from its header (PixelLimitError)."""
   try:
-    with _open(path) as im:
+    with _open(path, max_pixels) as im:
       return _seen_size(im)
   except (OSError, ValueError, SyntaxError) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
@@ -73,12 +82,7 @@ def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=None) -> np.ndar
   Files of more than `max_pixels` pixels are refused before they are decoded (PixelLimitError),
   and so are files of Pillow formats outside `formats` (None: any)."""
   try:
-    with _open(path, formats) as im:
-      width, height = _seen_size(im)
-      if width * height > max_pixels:
-        raise PixelLimitError(f'{path} is {width}x{height} ({width * height:,} pixels), above '
-                              f'the limit of {max_pixels:,}: downscale it or leave it out',
-                              width, height)
+    with _open(path, max_pixels, formats) as im:
       if _png_bit_depth(path) != 16:
         im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
         if im.mode == '1':

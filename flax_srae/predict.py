@@ -77,7 +77,10 @@ def _check_size(path: str, is_npy: bool, max_pixels: int) -> Tuple[int, int]:
       raise UserError(f'cannot read array {path}: {e}') from e
     _, h, w, _ = _layout(shape)
   else:
-    w, h = image_io.size_of(path)
+    try:
+      w, h = image_io.size_of(path, max_pixels)
+    except image_io.PixelLimitError as e:
+      w, h = e.width, e.height
   if h * w > max_pixels:
     raise UserError(f'{path} is {w}x{h} ({h * w:,} pixels), above the limit of {max_pixels:,}: '
                     f'pass --max_pixels={h * w} to upscale it')
