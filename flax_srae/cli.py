@@ -30,18 +30,58 @@ def _drop_closed_loop_callbacks(unraisable, default=sys.unraisablehook) -> None:
     default(unraisable)
 
 
+def _flag_error(e: Exception) -> str:
+  """One line for a mistake on the command line. config_flags reports an unknown config field
+  as an AttributeError wrapping a KeyError whose text holds its suggestion, and a config file
+  it cannot load as an OSError listing every path it tried."""
+  while e.args and isinstance(e.args[0], Exception):
+    e = e.args[0]
+  text = str(e.args[0]) if e.args and isinstance(e.args[0], str) else str(e)
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  if isinstance(e, (AttributeError, KeyError)):
+    hint = f': {lines[1]}' if len(lines) > 1 else ''
+    return (f'--config has no field {lines[0] if lines else text}{hint} (the fields are in '
+            f'configs/default.py)')
+  if isinstance(e, SyntaxError):
+    return f'cannot load --config: {e}; fix the file or pass another'
+  if isinstance(e, OSError) or text.startswith('Error whilst parsing config file'):
+    return f'cannot load --config: {lines[-1]}; pass a config file such as configs/sr28.py'
+  if isinstance(e, flags.Error):
+    return ' '.join(lines)
+  return f'a --config.* value does not fit its field ({text}): see configs/default.py'
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, with a mistake in a flag's value (an unknown config field, a config
+  file that does not load, a value out of range) ending the program in one line and status 1,
+  where absl would print a traceback or a usage screen."""
+  try:
+    argv = flags.FLAGS(argv)
+    if 'config' in flags.FLAGS and flags.FLAGS['config'].value is not None:
+      # config_flags keeps a file that failed to load as an object that raises on first use.
+      getattr(flags.FLAGS.config, 'keys')
+    if len(argv) > 1:
+      raise flags.Error(f'unexpected arguments: {" ".join(argv[1:])} (every input is a --flag; '
+                        f'see --helpshort)')
+    return argv
+  except (flags.Error, AttributeError, KeyError, OSError, SyntaxError, TypeError,
+          ValueError) as e:
+    print(f'error: {_flag_error(e)}', file=sys.stderr)
+    sys.exit(1)
+
+
 def run(command: Callable[[], object], quiet: bool = False, speedups: bool = True) -> None:
   """Runs `command` as an absl program that takes no positional arguments.
 
   Before it, and so before JAX starts: the process-wide CPU settings
   (`cpu_speedups.configure`), unless `speedups` is False (the command then chooses them); with
-  `quiet`, log messages below warnings are dropped unless --verbosity is given. A UserError,
-  or a full disk, ends the program with a one-line message on stderr and exit status 1.
+  `quiet`, log messages below warnings are dropped unless --verbosity is given. A mistake in
+  the flags, a UserError or a full disk ends the program with a one-line message on stderr and
+  exit status 1.
   """
 
   def main(argv):
-    if len(argv) > 1:
-      raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+    del argv  # none: _parse_flags refuses positional arguments
     if quiet and not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)
     if speedups:
@@ -62,4 +102,4 @@ def run(command: Callable[[], object], quiet: bool = False, speedups: bool = Tru
       _exit_after_failed_write(f'error: {e.strerror}{where}: free disk space and run the same '
                                f'command again; the files written before are whole')
 
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -91,6 +91,8 @@ def make_server(upscaler: inference.Upscaler, name: str, host: str = '127.0.0.1'
   for flag, value in (('max_bytes', max_bytes), ('max_pixels', max_pixels)):
     if value <= 0:
       raise UserError(f'--{flag} must be positive, got {value}')
+  if not 0 <= port <= 65535:
+    raise UserError(f'--port must be in 0..65535 (0: any free one), got {port}')
   try:
     return _Server((host, port), upscaler, name, max_bytes, max_pixels)
   except OSError as e:
@@ -346,9 +348,12 @@ def _define_flags():
   flags.DEFINE_integer('step', None, 'Checkpoint step to use (default: the latest).')
   flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on (0.0.0.0: every interface, '
                       'so other machines can reach it).')
-  flags.DEFINE_integer('port', 8000, 'Port to listen on (0: any free one).')
-  flags.DEFINE_integer('max_bytes', MAX_BYTES, 'Larger uploads are refused.')
-  flags.DEFINE_integer('max_pixels', MAX_PIXELS, 'Larger images (width x height) are refused.')
+  # Bounds on the flags: a mistake is refused before the model is loaded.
+  flags.DEFINE_integer('port', 8000, 'Port to listen on (0: any free one).', lower_bound=0,
+                       upper_bound=65535)
+  flags.DEFINE_integer('max_bytes', MAX_BYTES, 'Larger uploads are refused.', lower_bound=1)
+  flags.DEFINE_integer('max_pixels', MAX_PIXELS, 'Larger images (width x height) are refused.',
+                       lower_bound=1)
   flags.mark_flag_as_required('model')
 
 

@@ -1,6 +1,7 @@
 """The training loop: TrainState + Adam, MSE or L1 loss, a jitted step, Orbax checkpoints,
 evaluations (`evaluation`) along the way."""
 import functools
+import math
 import os
 import signal
 import time
@@ -41,6 +42,7 @@ class EmaTrainState(train_state.TrainState):
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Rejects bad values before anything is loaded or compiled."""
+  _check_numbers_finite(config)
   if config.model not in models.MODELS:
     raise UserError(f'unknown model {config.model!r}: choose one of {", ".join(models.MODELS)}')
   if config.degradation not in image_ops.DEGRADATIONS:
@@ -115,6 +117,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.hr_size % multiple or config.hr_size < 12:
     raise UserError(f'hr_size must be a multiple of {multiple} and at least 12 (the SSIM window) '
                     f'for model {config.model}, got {config.hr_size}')
+
+
+def _check_numbers_finite(config, prefix: str = '') -> None:
+  """NaN passes every range check below (each comparison with it is false) and inf several:
+  both would train until the loss stops being finite."""
+  for name, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      _check_numbers_finite(value, f'{prefix}{name}.')
+    elif any(isinstance(v, float) and not math.isfinite(v)
+             for v in (value if isinstance(value, (tuple, list)) else (value,))):
+      raise UserError(f'{prefix}{name} must be a finite number, got {value}')
 
 
 def _validate_coding(config) -> None:

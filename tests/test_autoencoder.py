@@ -138,7 +138,7 @@ def test_evaluate_coder_is_each_method_measured_image_by_image():
     (dict(channels=3, latent_dim=500), r'fewer values than the 12x12x3 image \(432\)'),
     (dict(hr_size=14), 'hr_size must be a multiple of 4'),
     (dict(noise_std=-0.1), 'noise_std must be a finite value >= 0'),
-    (dict(noise_std=float('nan')), 'noise_std must be a finite value >= 0'),
+    (dict(noise_std=float('nan')), 'noise_std must be a finite number, got nan'),
     (dict(model='edsr', noise_std=0.2), 'noise_std .* applies to model autoencoder, not edsr'),
     (dict(protocol='literature', degradation='bicubic'), 'model edsr or espcn'),
 ])

@@ -2,19 +2,25 @@
 claim. Each is refused in one line, cheaply, and nothing already there is overwritten."""
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
 import zlib
 
+from absl.testing import flagsaver
 import numpy as np
 from PIL import Image
 from PIL import ImageFile
 import pytest
 
+import flax_srae
+from flax_srae import cli
 from flax_srae import image_io
 from flax_srae import input_pipeline
 from flax_srae import predict
+from flax_srae import serve
+from flax_srae import train
 from flax_srae.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,3 +126,78 @@ def test_a_real_png_bomb_is_refused_within_2_s_and_200_mb_everywhere(tmp_path):
     assert r['seconds'] < 2 and r['grew_mb'] < 200, (name, r)
   assert results['serve']['error'].startswith('413 ')
   assert sorted(os.listdir(tmp_path)) == ['bomb.png']
+
+
+# ----- Mistyped commands: one line, status 1, before any work ---------------------------------
+
+def _parse(monkeypatch, tmp_path, *args):
+  """cli's flag parsing of `main`'s flags (defined when it is imported): the exit status.
+  config_flags reads the overrides of config fields from sys.argv."""
+  from flax_srae import main  # pylint: disable=unused-import,import-outside-toplevel
+  argv = ['main', f'--workdir={tmp_path}', *args]
+  monkeypatch.setattr(sys, 'argv', argv)
+  with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+    cli._parse_flags(argv)
+  return exit_info.value.code
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--config=configs/sr28.py', '--config.learning_rte=1'],
+     "--config has no field 'learning_rte': Did you mean \"learning_rate\" instead of "
+     "\"learning_rte\"? (the fields are in configs/default.py)"),
+    (['--config=configs/nope.py'], "cannot load --config: [Errno 2] No such file or directory: "
+                                   "'configs/nope.py'; pass a config file such as configs/sr28.py"),
+    (['--config=configs/sr28.py', '--config.learning_rate=abc'],
+     "flag --config.learning_rate=abc: could not convert string to float: 'abc'"),
+    (['--config=configs/sr28.py', '--config.model.x=1'], 'a --config.* value does not fit'),
+    (['--config=BROKEN'], r'cannot load --config: invalid syntax \(broken.py, line 1\)'),
+    (['--config=configs/sr28.py', 'extra'], 'unexpected arguments: extra (every input is a '
+                                            '--flag; see --helpshort)'),
+])
+def test_a_mistyped_flag_is_one_line(monkeypatch, tmp_path, capsys, args, message):
+  (tmp_path / 'broken.py').write_text('def get_config(:\n')
+  args = [a.replace('BROKEN', str(tmp_path / 'broken.py')) for a in args]
+  assert _parse(monkeypatch, tmp_path, *args) == 1
+  err = capsys.readouterr().err
+  assert err.startswith('error: ') and err.count('\n') == 1, err
+  assert message in err or re.search(message, err), err
+
+
+@pytest.mark.parametrize('field,value', [('learning_rate', float('nan')),
+                                         ('learning_rate', float('inf')),
+                                         ('grad_clip', float('inf')), ('ema', float('nan')),
+                                         ('mse_finetune', float('nan'))])
+def test_nan_and_inf_config_values_are_refused_before_any_work(tiny_config, tmp_path, field,
+                                                               value):
+  tiny_config[field] = value
+  with pytest.raises(UserError, match=f'{field} must be a finite number, got {value}'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('port', [99999, -1])
+def test_a_port_out_of_range_is_a_user_error(trained_workdir, port):
+  with pytest.raises(UserError, match=f'--port must be in 0..65535 .*got {port}'):
+    serve.make_server(flax_srae.load(trained_workdir), 'tiny', port=port)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('argv,message', [
+    (['flax_srae.main', '--config=configs/sr28.py', '--workdir=WORKDIR',
+      '--config.learning_rte=1'], "error: --config has no field 'learning_rte'"),
+    (['flax_srae.main', '--config=configs/nope.py', '--workdir=WORKDIR'],
+     'error: cannot load --config: [Errno 2] No such file or directory'),
+    (['flax_srae.main', '--config=configs/sr28.py', '--workdir=WORKDIR',
+      '--config.learning_rate=nan'], 'error: learning_rate must be a finite number, got nan'),
+    (['flax_srae.serve', '--model=pretrained:photo', '--port=99999'],
+     'error: flag --port=99999: 99999 is not an integer in the range [0, 65535]'),
+    (['flax_srae.serve', '--model=pretrained:photo', '--port=-1'],
+     'error: flag --port=-1: -1 is not an integer in the range [0, 65535]'),
+])
+def test_mistyped_commands_end_in_one_line(tmp_path, argv, message):
+  argv = [a.replace('WORKDIR', str(tmp_path / 'run')) for a in argv]
+  proc = subprocess.run([sys.executable, '-m', *argv], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  lines = [l for l in proc.stderr.splitlines() if not re.match(r'[IW]\d{4} ', l)]
+  assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
+  assert not (tmp_path / 'run').exists()

@@ -457,7 +457,7 @@ def test_the_entry_points_print_a_user_error_in_one_line_and_exit_1(monkeypatch,
   from flax_srae import cli  # pylint: disable=import-outside-toplevel
   # absl's parsing of sys.argv is left out: the training flags, defined once imported, are
   # required, and the subprocess tests run the whole program.
-  monkeypatch.setattr(cli.app, 'run', lambda main: main(['prog']))
+  monkeypatch.setattr(cli.app, 'run', lambda main, flags_parser: main(['prog']))
   monkeypatch.setattr(sys, 'unraisablehook', sys.unraisablehook)
 
   def command():
