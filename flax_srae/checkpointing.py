@@ -55,7 +55,9 @@ def read_only_manager(path: str) -> ocp.CheckpointManager:
   """A manager for reading the checkpoints of a workdir (or of its checkpoints folder) that
   holds at least one complete checkpoint: nothing there is created, cleaned up or deleted."""
   if not os.path.isdir(path):
-    raise UserError(f'{path} does not exist: pass the --workdir of a training run')
+    what = 'is a file, not a folder' if os.path.exists(path) else 'does not exist'
+    raise UserError(f'{path} {what}: pass the --workdir of a training run or a pretrained '
+                    f'model (pretrained:photo, ...)')
   sub = os.path.join(path, 'checkpoints')
   directory = os.path.abspath(sub if os.path.isdir(sub) else path)
   # Orbax's read_only option would warn at every load; a manager that is never asked to save,

@@ -15,7 +15,13 @@ import png
 from flax_srae import files
 from flax_srae.errors import UserError
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+# The formats read, everywhere (predict's files and folders, data folders, uploads): Pillow's
+# other formats run other code (EPS even starts Ghostscript) and are not worth the risk.
+READ_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP', 'TIFF')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', '.tiff')
+# The formats written: those that hold our pixels unchanged (GIF keeps 256 colours, WebP turns
+# grey into RGB), JPEG's loss aside.
+WRITE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 # Pillow's own decompression-bomb limit: a few kilobytes of PNG can declare gigapixels.
 MAX_PIXELS = 89_478_485
 
@@ -71,16 +77,16 @@ def size_of(path: str, max_pixels: int = MAX_PIXELS):
   """(width, height) of an image file as it is meant to be seen; one of more than `max_pixels`
   pixels is refused from its header (PixelLimitError)."""
   try:
-    with _open(path, max_pixels) as im:
+    with _open(path, max_pixels, READ_FORMATS) as im:
       return _seen_size(im)
   except (OSError, ValueError, SyntaxError) as e:
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
 
-def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=None) -> np.ndarray:
+def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=READ_FORMATS) -> np.ndarray:
   """An image file's pixels as stored: HW or HWC (grey, grey+alpha, RGB, RGBA), uint8 or uint16.
   Files of more than `max_pixels` pixels are refused before they are decoded (PixelLimitError),
-  and so are files of Pillow formats outside `formats` (None: any)."""
+  and so are files of Pillow formats outside `formats`."""
   try:
     with _open(path, max_pixels, formats) as im:
       if _png_bit_depth(path) != 16:
@@ -109,18 +115,27 @@ def to_float(arr: np.ndarray) -> np.ndarray:
 def check_format(path: str, arr: np.ndarray) -> None:
   """Raises UserError unless `arr` (HW/HWC, uint8/uint16) can be stored as `path`'s format."""
   ext = os.path.splitext(path)[1].lower()
-  if ext not in IMAGE_SUFFIXES:
-    raise UserError(f'cannot write {path}: use one of {", ".join(IMAGE_SUFFIXES)}')
+  if ext not in WRITE_SUFFIXES:
+    raise UserError(f'cannot write {path}: use one of {", ".join(WRITE_SUFFIXES)}')
   if arr.dtype == np.uint16 and ext != '.png':
     raise UserError(f'{path}: 16-bit images can only be written as PNG')
-  if ext in ('.jpg', '.jpeg') and arr.ndim == 3 and arr.shape[-1] in (2, 4):
-    raise UserError(f'{path}: JPEG cannot hold an alpha channel; write PNG')
+  if ext in ('.jpg', '.jpeg', '.bmp') and arr.ndim == 3 and arr.shape[-1] in (2, 4):
+    kind = 'BMP' if ext == '.bmp' else 'JPEG'
+    raise UserError(f'{path}: {kind} cannot hold an alpha channel; write PNG')
 
 
-def write_array(path: str, arr: np.ndarray) -> None:
-  """Writes HW/HWC uint8 or uint16 pixels atomically: an existing file is replaced only whole."""
+def output_name(name: str) -> str:
+  """The name an output of the image file `name` gets: the same, or with .png for a format
+  that is read but not written."""
+  stem, ext = os.path.splitext(name)
+  return name if ext.lower() in WRITE_SUFFIXES else stem + '.png'
+
+
+def write_array(path: str, arr: np.ndarray, overwrite: bool = True) -> None:
+  """Writes HW/HWC uint8 or uint16 pixels atomically: an existing file is replaced only whole,
+  and without `overwrite` not at all (FileExistsError)."""
   check_format(path, arr)
-  with files.atomic_path(path) as tmp:
+  with files.atomic_path(path, overwrite) as tmp:
     if arr.dtype == np.uint16:
       planes = 1 if arr.ndim == 2 else arr.shape[-1]
       writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),

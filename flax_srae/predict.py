@@ -5,13 +5,16 @@
   python -m flax_srae.predict --model=pretrained:mnist_ae --input=PATH --output=PATH
                               [--codes=CODES.npy]
 
-PATH is an image file (PNG, JPEG, BMP), a folder of images (a folder of the same names is
-written) or a .npy array (a .npy is written; layouts as `flax_srae.load(DIR).upscale`). An
-autoencoder writes its reconstructions, decode(encode(image)), and with --codes the codes too:
-one row of latent_dim values per image, in the order of the input's files (sorted by name) or
-of the array's images. Every input is read and checked before anything is written, and every
-file is written whole (temporary file, then rename), so a failure never leaves partial
-outputs. Images above --max_pixels are refused; large ones show their progress tile by tile.
+PATH is an image file (PNG, JPEG, BMP, TIFF, GIF, WebP), a folder of them (a folder of the
+same names is written; GIF and WebP as PNG) or a .npy array (a .npy is written; layouts as
+`flax_srae.load(DIR).upscale`). An autoencoder writes its reconstructions,
+decode(encode(image)), and with --codes the codes too: one row of latent_dim values per image
+written, in the order of the input's files (sorted by name) or of the array's images. Outputs
+that exist are refused unless --overwrite. Every input is read and checked before anything is
+written, and every file is written whole (temporary file, then rename), so a failure never
+leaves partial outputs; a folder's files that cannot be read are left out, listed at the end,
+and the command ends with status 1. Images above --max_pixels are refused; large ones show
+their progress tile by tile.
 """
 import os
 import sys
@@ -33,7 +36,7 @@ def _same_or_inside(a: str, b: str) -> bool:
   return a == b or a.startswith(b + os.sep)
 
 
-def _plan(src: str, dst: str):
+def _plan(src: str, dst: str, overwrite: bool):
   """[(input path, output path)] and whether they are .npy arrays; checks paths first."""
   if not os.path.exists(src):
     raise UserError(f'input {src} does not exist')
@@ -44,18 +47,41 @@ def _plan(src: str, dst: str):
   if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
     raise UserError(f'cannot write into {parent}: create it or choose another --output')
   if os.path.isdir(src):
-    names = sorted(f for f in os.listdir(src) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
-    if not names:
-      raise UserError(f'no image files ({", ".join(image_io.IMAGE_SUFFIXES)}) in {src}')
-    if os.path.exists(dst) and not (os.path.isdir(dst) and os.access(dst, os.W_OK)):
-      raise UserError(f'input is a folder, so --output must be a writable folder; {dst} is not')
-    return [(os.path.join(src, n), os.path.join(dst, n)) for n in names], False
-  is_npy = src.lower().endswith('.npy')
-  if is_npy != dst.lower().endswith('.npy'):
-    raise UserError('a .npy input needs a .npy output and an image input an image output')
-  if os.path.isdir(dst):
-    raise UserError(f'--output {dst} is a folder; give a file name')
-  return [(src, dst)], is_npy
+    jobs, is_npy = _plan_folder(src, dst), False
+  else:
+    is_npy = src.lower().endswith('.npy')
+    if is_npy != dst.lower().endswith('.npy'):
+      raise UserError('a .npy input needs a .npy output and an image input an image output')
+    if os.path.isdir(dst):
+      raise UserError(f'--output {dst} is a folder; give a file name')
+    jobs = [(src, dst)]
+  existing = [out for _, out in jobs if os.path.lexists(out)]
+  if existing and not overwrite:
+    more = f' (and {len(existing) - 1} more outputs)' if len(existing) > 1 else ''
+    raise UserError(f'{existing[0]} exists{more}: pass --overwrite to replace, or choose '
+                    f'another --output')
+  return jobs, is_npy
+
+
+def _plan_folder(src: str, dst: str):
+  """A folder's [(input path, output path)]: its image files, sorted by name, each written
+  under its own name (.png for a format that is read but not written)."""
+  if os.path.exists(dst) and not (os.path.isdir(dst) and os.access(dst, os.W_OK)):
+    raise UserError(f'input is a folder, so --output must be a writable folder; {dst} is not')
+  if not os.path.exists(dst) and dst.lower().endswith(image_io.IMAGE_SUFFIXES + ('.npy',)):
+    raise UserError(f'input {src} is a folder, so --output names a folder to write, and {dst} '
+                    f'is a file name: give a folder (create it first to use that name)')
+  names = sorted(f for f in os.listdir(src) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
+  if not names:
+    raise UserError(f'no image files ({", ".join(image_io.IMAGE_SUFFIXES)}) in {src}')
+  outputs = {}
+  for name in names:
+    out = image_io.output_name(name)
+    if out in outputs:
+      raise UserError(f'{outputs[out]} and {name} in {src} would both be written as {out}: '
+                      f'rename one')
+    outputs[out] = name
+  return [(os.path.join(src, n), os.path.join(dst, o)) for o, n in outputs.items()]
 
 
 def _layout(shape) -> tuple:
@@ -120,16 +146,41 @@ def _tile_progress(path: str, img: np.ndarray, tile: int, scale: int, every: flo
   return report
 
 
-def _write(path: str, arr: np.ndarray, is_npy: bool) -> None:
+def _write(path: str, arr: np.ndarray, is_npy: bool, overwrite: bool) -> None:
   try:
     if is_npy:
       # Through a file object: np.save would add '.npy' to a name that lacks it.
-      with files.atomic_path(path) as tmp, open(tmp, 'wb') as f:
+      with files.atomic_path(path, overwrite) as tmp, open(tmp, 'wb') as f:
         np.save(f, arr)
     else:
-      image_io.write_array(path, arr)
+      image_io.write_array(path, arr, overwrite)
+  except FileExistsError as e:
+    raise UserError(f'{path} appeared while this ran and is kept: pass --overwrite to replace '
+                    f'it, or choose another --output') from e
   except OSError as e:
     raise UserError(f'cannot write {path}: {e.strerror or e}') from e
+
+
+def _each(jobs, check, left_out: Optional[list]):
+  """(the jobs `check` passed, its results). A job it refuses (UserError) is appended to
+  `left_out` as (input path, reason), or, when `left_out` is None, ends the command."""
+  kept, results = [], []
+  for path, out_path in jobs:
+    try:
+      results.append(check(path, out_path))
+      kept.append((path, out_path))
+    except UserError as e:
+      if left_out is None:
+        raise
+      left_out.append((path, str(e)))
+  return kept, results
+
+
+def _left_out_error(left_out, total: int, written: int) -> UserError:
+  for path, reason in left_out:
+    print(f'left out {path}: {reason}', file=sys.stderr)
+  return UserError(f'{len(left_out)} of {total} inputs left out (listed above); '
+                   f'{written} written')
 
 
 def _check_codes_path(codes: str, src: str, dst: str) -> None:
@@ -154,31 +205,26 @@ def _check_coder_sizes(model: inference.Coder, jobs, sizes) -> None:
 
 def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
             max_pixels: int = image_io.MAX_PIXELS, ensemble: bool = False,
-            codes: Optional[str] = None) -> list:
+            codes: Optional[str] = None, overwrite: bool = False) -> list:
   """Upscales `src` into `dst` (or reconstructs it, with an autoencoder; its codes into
-  `codes`); returns the paths written."""
+  `codes`); returns the paths written. A folder's files that cannot be read are left out and
+  listed, and the command then ends in a UserError after writing the others."""
   if max_pixels <= 0:
     raise UserError(f'--max_pixels must be positive, got {max_pixels}')
-  jobs, is_npy = _plan(src, dst)
+  jobs, is_npy = _plan(src, dst, overwrite)
   if codes is not None:
     _check_codes_path(codes, src, dst)
+  total, left_out = len(jobs), [] if os.path.isdir(src) else None
   # From the headers: no image is decoded before all sizes pass.
-  sizes = [_check_size(path, is_npy, max_pixels) for path, _ in jobs]
+  jobs, sizes = _each(jobs, lambda path, _: _check_size(path, is_npy, max_pixels), left_out)
+  if not jobs:
+    raise _left_out_error(left_out, total, 0)
   model = inference.load(workdir, step)
-  coder = isinstance(model, inference.Coder)
-  if codes is not None and not coder:
-    raise UserError('--codes writes an autoencoder\'s codes; this model upscales: drop --codes')
-  if ensemble and coder:
-    raise UserError('--ensemble averages a super-resolution model over rotations and flips; '
-                    'this model is an autoencoder: drop --ensemble')
-  if coder:
-    _check_coder_sizes(model, jobs, sizes)
-  # All readable before anything is written.
-  images = [_read(path, is_npy, max_pixels) for path, _ in jobs]
-  if not is_npy:
-    for (_, out_path), img in zip(jobs, images):  # the outputs keep the inputs' modes
-      image_io.check_format(out_path, img)
-  if coder:
+  _check_model(model, codes, ensemble, jobs, sizes)
+  # All readable, and writable as their outputs' formats, before anything is written.
+  jobs, images = _each(jobs, lambda path, out_path: _readable(path, out_path, is_npy,
+                                                                max_pixels), left_out)
+  if isinstance(model, inference.Coder):
     outputs, code_rows = zip(*(model.reconstruct(img, with_codes=True) for img in images))
   else:
     outputs = [model.upscale(img, tile=tile, ensemble=ensemble,
@@ -187,22 +233,44 @@ def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
   if os.path.isdir(src):
     os.makedirs(dst, exist_ok=True)
   for (_, out_path), out, img in zip(jobs, outputs, images):
-    _write(out_path, out, is_npy)
+    _write(out_path, out, is_npy, overwrite)
     print(f'wrote {out_path}  {"x".join(map(str, out.shape))} {out.dtype}  '
           f'(from {"x".join(map(str, img.shape))})')
   written = [out_path for _, out_path in jobs]
   if codes is not None:
     table = np.concatenate(code_rows)
-    _write(codes, table, is_npy=True)
-    print(f'wrote {codes}  {"x".join(map(str, table.shape))} {table.dtype}  (one code per image)')
+    _write(codes, table, True, overwrite=False)
+    print(f'wrote {codes}  {"x".join(map(str, table.shape))} {table.dtype}  (one code per '
+          f'image written)')
     written.append(codes)
+  if left_out:
+    raise _left_out_error(left_out, total, len(jobs))
   return written
+
+
+def _check_model(model, codes, ensemble: bool, jobs, sizes) -> None:
+  """The flags and inputs that do not fit the model's kind, refused before any pixel is read."""
+  coder = isinstance(model, inference.Coder)
+  if codes is not None and not coder:
+    raise UserError('--codes writes an autoencoder\'s codes; this model upscales: drop --codes')
+  if ensemble and coder:
+    raise UserError('--ensemble averages a super-resolution model over rotations and flips; '
+                    'this model is an autoencoder: drop --ensemble')
+  if coder:
+    _check_coder_sizes(model, jobs, sizes)
+
+
+def _readable(path: str, out_path: str, is_npy: bool, max_pixels: int) -> np.ndarray:
+  img = _read(path, is_npy, max_pixels)
+  if not is_npy:
+    image_io.check_format(out_path, img)  # the outputs keep the inputs' modes
+  return img
 
 
 def _main():
   f = flags.FLAGS
   predict(f.workdir or f.model, f.input, f.output, f.step, f.tile, f.max_pixels, f.ensemble,
-          f.codes)
+          f.codes, f.overwrite)
 
 
 def _define_flags():
@@ -219,6 +287,8 @@ def _define_flags():
                     'each image (EDSR\'s "+"): a little sharper, 8x the time.')
   flags.DEFINE_string('codes', None, 'Autoencoders: also write the codes to this new .npy '
                       'file, one row of latent_dim values per image.')
+  flags.DEFINE_bool('overwrite', False, 'Replace outputs that exist (else they are refused, '
+                    'before any work).')
   flags.DEFINE_integer('max_pixels', image_io.MAX_PIXELS, 'Larger inputs (width x height) are '
                        "refused; the default is Pillow's decompression-bomb limit.")
   flags.mark_flags_as_required(['input', 'output'])

@@ -42,7 +42,7 @@ MAX_UPLOADS = 4  # read and processed at once; more are answered 503
 UPLOAD_SECONDS = 120  # for a whole body: a client that trickles it is cut off
 DISCARD_BYTES = 64 << 20  # of a refused body read so the client gets the answer; then close
 # What browsers and cameras send; Pillow's rarer decoders stay out of reach of the network.
-UPLOAD_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')
+UPLOAD_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')  # TIFF's many codecs left out
 METHODS = ('model', 'bicubic')
 TEXT = 'text/plain; charset=utf-8'
 

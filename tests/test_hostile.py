@@ -201,3 +201,110 @@ def test_mistyped_commands_end_in_one_line(tmp_path, argv, message):
   lines = [l for l in proc.stderr.splitlines() if not re.match(r'[IW]\d{4} ', l)]
   assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
   assert not (tmp_path / 'run').exists()
+
+
+# ----- predict's files: nothing overwritten, every format read, a bad file left out -----------
+
+def test_predict_never_overwrites_an_output_unless_told(trained_workdir, tmp_path):
+  Image.new('L', (10, 8), 90).save(tmp_path / 'in.png')
+  (tmp_path / 'out.png').write_bytes(b'precious')
+  with pytest.raises(UserError, match=r'out.png exists: pass --overwrite to replace'):
+    predict.predict(trained_workdir, str(tmp_path / 'in.png'), str(tmp_path / 'out.png'))
+  assert (tmp_path / 'out.png').read_bytes() == b'precious'
+  predict.predict(trained_workdir, str(tmp_path / 'in.png'), str(tmp_path / 'out.png'),
+                  overwrite=True)
+  assert image_io.read_array(str(tmp_path / 'out.png')).shape == (16, 20)
+  src, dst = tmp_path / 'folder', tmp_path / 'up'
+  src.mkdir(), dst.mkdir()
+  for name in ('a.png', 'b.png', 'c.png'):
+    Image.new('L', (10, 8), 90).save(src / name)
+  (dst / 'b.png').write_bytes(b'kept')
+  (dst / 'c.png').write_bytes(b'kept')
+  with pytest.raises(UserError, match=r'up/b.png exists \(and 1 more outputs\): pass --overwrite'):
+    predict.predict(trained_workdir, str(src), str(dst))
+  assert sorted(os.listdir(dst)) == ['b.png', 'c.png'] and (dst / 'b.png').read_bytes() == b'kept'
+
+
+def test_a_folders_output_must_be_a_folder(trained_workdir, tmp_path):
+  (tmp_path / 'in').mkdir()
+  Image.new('L', (10, 8)).save(tmp_path / 'in' / 'a.png')
+  with pytest.raises(UserError, match=r'input .*in is a folder, so --output names a folder to '
+                                      r'write, and .*x.png is a file name'):
+    predict.predict(trained_workdir, str(tmp_path / 'in'), str(tmp_path / 'x.png'))
+  assert not (tmp_path / 'x.png').exists()
+
+
+def test_a_folder_reads_every_format_a_single_file_does(trained_workdir, tmp_path):
+  src = tmp_path / 'in'
+  src.mkdir()
+  grey = np.random.default_rng(0).integers(0, 256, (8, 10), np.uint8)
+  for suffix in image_io.IMAGE_SUFFIXES:
+    Image.fromarray(grey).save(src / f'{suffix[1:]}{suffix}')
+    one = tmp_path / f'{suffix[1:]}.png'
+    predict.predict(trained_workdir, str(src / f'{suffix[1:]}{suffix}'), str(one))
+    assert image_io.read_array(str(one)).shape[:2] == (16, 20)
+  written = predict.predict(trained_workdir, str(src), str(tmp_path / 'out'))
+  # GIF and WebP are read, and written as PNG.
+  assert sorted(os.path.basename(p) for p in written) == [
+      'bmp.bmp', 'gif.png', 'jpeg.jpeg', 'jpg.jpg', 'png.png', 'tif.tif', 'tiff.tiff', 'webp.png']
+  for path in written:
+    assert image_io.read_array(path).shape[:2] == (16, 20)
+  Image.fromarray(grey).save(src / 'png.gif')
+  with pytest.raises(UserError, match=r'png.gif and png.png in .* would both be written as '
+                                      r'png.png: rename one'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out2'))
+
+
+def test_a_folders_bad_files_are_left_out_and_listed(trained_workdir, tmp_path, capsys):
+  src = tmp_path / 'in'
+  src.mkdir()
+  for name in ('a.png', 'c.jpg', 'e.png'):
+    Image.new('L', (10, 8), 90).save(src / name)
+  (src / 'b.png').write_bytes(b'')
+  (src / 'd.png').symlink_to(tmp_path / 'gone.png')
+  (src / 'f.png').write_bytes(b'\x89PNG\r\n\x1a\n broken')
+  with pytest.raises(UserError, match=r'^3 of 6 inputs left out \(listed above\); 3 written$'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out'))
+  assert sorted(os.listdir(tmp_path / 'out')) == ['a.png', 'c.jpg', 'e.png']
+  out, err = capsys.readouterr()
+  assert out.count('wrote ') == 3
+  lines = err.splitlines()
+  assert [l.split(':')[0] for l in lines] == [f'left out {src}/{n}' for n in ('b.png', 'd.png',
+                                                                               'f.png')], err
+  assert all('cannot read image' in l and l.endswith('remove or replace the file')
+             for l in lines), err
+
+
+def test_load_of_a_file_says_it_is_no_workdir():
+  with pytest.raises(UserError, match=r'^/etc/passwd is a file, not a folder: pass the --workdir '
+                                      r'of a training run'):
+    flax_srae.load('/etc/passwd')
+
+
+def test_bmp_cannot_hold_alpha():
+  with pytest.raises(UserError, match='BMP cannot hold an alpha channel; write PNG'):
+    image_io.check_format('x.bmp', np.zeros((4, 4, 4), np.uint8))
+
+
+@pytest.mark.slow
+def test_predict_cli_leaves_out_a_bad_file_and_ends_in_status_1(tmp_path):
+  src = tmp_path / 'in'
+  src.mkdir()
+  Image.new('RGB', (10, 8), (200, 10, 30)).save(src / 'a.png')
+  (src / 'b.png').write_bytes(b'')
+  argv = [sys.executable, '-m', 'flax_srae.predict', '--model=pretrained:photo',
+          f'--input={src}', f'--output={tmp_path}/out']
+  proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr
+  assert proc.stdout.startswith(f'wrote {tmp_path}/out/a.png')
+  assert proc.stderr.splitlines()[-2:] == [
+      f"left out {src}/b.png: cannot read image {src}/b.png: cannot identify image file "
+      f"'{src}/b.png'; remove or replace the file",
+      'error: 1 of 2 inputs left out (listed above); 1 written']
+  proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1 and proc.stderr.splitlines()[-1].startswith(
+      f'error: {tmp_path}/out/a.png exists: pass --overwrite'), proc.stderr
+  proc = subprocess.run(argv + ['--overwrite'], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode == 1 and proc.stdout.startswith(f'wrote {tmp_path}/out/a.png')
+

@@ -71,20 +71,27 @@ def test_an_image_above_the_pixel_limit_is_refused_in_one_line_before_any_work(t
   assert sorted(os.listdir(tmp_path)) == ['huge.png']
 
 
-def test_the_pixel_limit_is_a_flag_and_covers_folders_and_arrays(trained_workdir, tmp_path):
+def test_the_pixel_limit_is_a_flag_and_covers_folders_and_arrays(trained_workdir, tmp_path,
+                                                                 capsys):
   src = tmp_path / 'in'
   src.mkdir()
   Image.new('L', (30, 20)).save(src / 'a.png')
   Image.new('L', (50, 40)).save(src / 'b.png')
-  with pytest.raises(UserError, match=r'b.png is 50x40 \(2,000 pixels\), above the limit of '
-                                      r'1,000: pass --max_pixels=2000'):
+  with pytest.raises(UserError, match=r'1 of 2 inputs left out \(listed above\); 1 written'):
     predict.predict(trained_workdir, str(src), str(tmp_path / 'out'), max_pixels=1000)
-  assert not (tmp_path / 'out').exists()    # a.png passed, yet nothing was written
+  assert capsys.readouterr().err == (
+      f'left out {src}/b.png: {src}/b.png is 50x40 (2,000 pixels), above the limit of 1,000: '
+      f'pass --max_pixels=2000 to upscale it\n')
+  assert os.listdir(tmp_path / 'out') == ['a.png']
+  with pytest.raises(UserError, match=r'2 of 2 inputs left out'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'none'), max_pixels=100)
+  assert not (tmp_path / 'none').exists()  # nothing to do: refused before the model loads
   np.save(tmp_path / 'x.npy', np.zeros((3, 40, 50), np.float32))
   with pytest.raises(UserError, match='x.npy is 50x40'):
     predict.predict(trained_workdir, str(tmp_path / 'x.npy'), str(tmp_path / 'y.npy'),
                     max_pixels=1999)
-  assert predict.predict(trained_workdir, str(src), str(tmp_path / 'out'), max_pixels=2000)
+  assert predict.predict(trained_workdir, str(src), str(tmp_path / 'out'), max_pixels=2000,
+                         overwrite=True)
   with pytest.raises(UserError, match='--max_pixels must be positive, got 0'):
     predict.predict(trained_workdir, str(src), str(tmp_path / 'out2'), max_pixels=0)
   with pytest.raises(UserError, match=r'b.png is 50x40 .* downscale it or leave it out'):
