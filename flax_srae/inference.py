@@ -252,7 +252,8 @@ class Upscaler(Model):
     on each side (default: the model's receptive field, so tiles change nothing);
     `progress(tiles_done, tiles_total)`, when given, is called after each tile. With
     `ensemble`, the model's output is the mean over the input's 8 rotations and flips
-    (`self_ensemble`, EDSR's "+"): 8 times the time, a little more quality.
+    (`self_ensemble`, EDSR's "+"): 8 times the time, a little more quality. An image of one
+    colour comes back as that colour.
     """
     overlap = self.overlap if overlap is None else overlap
     if tile % 2 or overlap % 2 or tile <= 2 * overlap:
@@ -283,7 +284,15 @@ class Upscaler(Model):
       y = image_ops.luma(run(np.repeat(colour, 3, -1)))
     if alpha is not None:
       y = np.concatenate([y, _bicubic(alpha, self.scale)], -1)
-    return _from_batch(y, layout, self.scale)
+    return _from_batch(_keep_flat_images(x, y), layout, self.scale)
+
+
+def _keep_flat_images(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+  """`y`, with each image of `x` that holds one colour given back as that colour: it has no
+  detail to add, and a model's zero-padded borders, most of a tiny image, would shift it by a
+  level or two (through the luma path, every channel at once)."""
+  flat = (x == x[:, :1, :1]).all(axis=(1, 2, 3))
+  return np.where(flat[:, None, None, None], x[:, :1, :1], y) if flat.any() else y
 
 
 class Coder(Model):

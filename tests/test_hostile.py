@@ -308,3 +308,22 @@ def test_predict_cli_leaves_out_a_bad_file_and_ends_in_status_1(tmp_path):
                         timeout=120)
   assert proc.returncode == 1 and proc.stdout.startswith(f'wrote {tmp_path}/out/a.png')
 
+
+# ----- Colour ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('size', [1, 2, 3, 8, 33])
+def test_a_constant_colour_survives_the_luma_path_exactly(size):
+  upscaler = flax_srae.load('pretrained:photo')  # grayscale: colour goes through the luma
+  colours = np.array([(200, 10, 30), (255, 255, 255), (128, 128, 128), (0, 255, 0), (3, 2, 1)],
+                     np.uint8)
+  images = np.broadcast_to(colours[:, None, None], (5, size, size, 3))
+  out = upscaler.upscale(images)
+  assert out.shape == (5, 2 * size, 2 * size, 3)
+  np.testing.assert_array_equal(out, np.broadcast_to(colours[:, None, None], out.shape))
+  one = upscaler.upscale(np.full((size, size, 4), 77, np.uint16))  # RGBA, 16 bits
+  assert one.dtype == np.uint16 and (one == 77).all()
+  # An image beside them that is not flat is still the model's.
+  mixed = images.copy()
+  mixed[0, 0, 0] = (0, 0, 0)
+  assert (upscaler.upscale(mixed)[1:] == out[1:]).all()
+  assert not (upscaler.upscale(mixed)[0] == out[0]).all()
