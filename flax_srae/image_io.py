@@ -93,6 +93,11 @@ def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=READ_FORMATS) ->
         im = ImageOps.exif_transpose(im)  # camera JPEGs: pixels as the photo is meant to be seen
         if im.mode == '1':
           im = im.convert('L')
+        elif im.mode.startswith('I;16'):  # 16-bit grey TIFF: converting would clip it to 8 bits
+          return np.asarray(im).astype(np.uint16)
+        elif im.mode in ('I', 'F'):
+          raise UserError(f'{path} holds 32-bit {"float" if im.mode == "F" else "integer"} '
+                          f'pixels: convert it to 8 or 16 bits')
         elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'):
           # Palette, CMYK, ...: their raw values are not intensities.
           im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')
@@ -117,8 +122,9 @@ def check_format(path: str, arr: np.ndarray) -> None:
   ext = os.path.splitext(path)[1].lower()
   if ext not in WRITE_SUFFIXES:
     raise UserError(f'cannot write {path}: use one of {", ".join(WRITE_SUFFIXES)}')
-  if arr.dtype == np.uint16 and ext != '.png':
-    raise UserError(f'{path}: 16-bit images can only be written as PNG')
+  grey = arr.ndim == 2 or arr.shape[-1] == 1
+  if arr.dtype == np.uint16 and ext != '.png' and not (grey and ext in ('.tif', '.tiff')):
+    raise UserError(f'{path}: 16-bit images can only be written as PNG (or TIFF when grey)')
   if ext in ('.jpg', '.jpeg', '.bmp') and arr.ndim == 3 and arr.shape[-1] in (2, 4):
     kind = 'BMP' if ext == '.bmp' else 'JPEG'
     raise UserError(f'{path}: {kind} cannot hold an alpha channel; write PNG')
@@ -136,7 +142,7 @@ def write_array(path: str, arr: np.ndarray, overwrite: bool = True) -> None:
   and without `overwrite` not at all (FileExistsError)."""
   check_format(path, arr)
   with files.atomic_path(path, overwrite) as tmp:
-    if arr.dtype == np.uint16:
+    if arr.dtype == np.uint16 and path.lower().endswith('.png'):
       planes = 1 if arr.ndim == 2 else arr.shape[-1]
       writer = png.Writer(arr.shape[1], arr.shape[0], greyscale=planes in (1, 2),
                           alpha=planes in (2, 4), bitdepth=16)

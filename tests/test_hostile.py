@@ -327,3 +327,20 @@ def test_a_constant_colour_survives_the_luma_path_exactly(size):
   mixed[0, 0, 0] = (0, 0, 0)
   assert (upscaler.upscale(mixed)[1:] == out[1:]).all()
   assert not (upscaler.upscale(mixed)[0] == out[0]).all()
+
+
+def test_tiff_keeps_16_bits_and_32_bit_pixels_are_refused(tmp_path):
+  grey16 = (np.arange(20) * 3000).astype(np.uint16).reshape(4, 5)
+  Image.fromarray(grey16).save(tmp_path / 'grey16.tif')
+  np.testing.assert_array_equal(image_io.read_array(str(tmp_path / 'grey16.tif')), grey16)
+  image_io.write_array(str(tmp_path / 'out.tif'), grey16)
+  np.testing.assert_array_equal(image_io.read_array(str(tmp_path / 'out.tif')), grey16)
+  Image.fromarray(np.full((4, 5), np.nan, np.float32)).save(tmp_path / 'nan.tif')
+  with pytest.raises(UserError, match=r'nan.tif holds 32-bit float pixels: convert it to 8 or '
+                                      r'16 bits'):
+    image_io.read_array(str(tmp_path / 'nan.tif'))
+  Image.fromarray(np.arange(20, dtype=np.int32).reshape(4, 5)).save(tmp_path / 'i32.tif')
+  with pytest.raises(UserError, match='32-bit integer pixels'):
+    image_io.read_array(str(tmp_path / 'i32.tif'))
+  with pytest.raises(UserError, match=r'16-bit images can only be written as PNG \(or TIFF'):
+    image_io.check_format('x.tif', np.zeros((4, 5, 3), np.uint16))
