@@ -6,8 +6,9 @@ Routes: GET / (the page, `web/index.html`), GET /model (the model as JSON), POST
 the image file as the request body (the model's x2 as PNG; `?method=bicubic`: the bicubic x2).
 Uploads (PNG, JPEG, BMP, GIF or WebP) are read and written as by `predict` (16-bit PNGs stay
 16-bit, EXIF orientation is honoured, grey, colour and alpha all work). Standard library
-only: one thread per request, one model call at a time. Every refused request gets a one-line
-text answer and the server keeps serving.
+only: one thread per request, one model call at a time; uploads queue for a few workers, and
+slow senders lose their place (docs/serve.md). HEAD and OPTIONS are answered wherever GET or
+any method is. Every refused request gets a one-line text answer and the server keeps serving.
 """
 import contextlib
 import errno
@@ -21,6 +22,7 @@ import signal
 import tempfile
 import threading
 import time
+from typing import Optional
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -38,21 +40,44 @@ MAX_BYTES = 50_000_000
 # 2048x2048 input: the 16-megapixel output of a 4-channel 16-bit image takes a few GB on its
 # way to a PNG.
 MAX_PIXELS = 2048 * 2048
-MAX_UPLOADS = 4  # read and processed at once; more are answered 503
-UPLOAD_SECONDS = 120  # for a whole body: a client that trickles it is cut off
-DISCARD_BYTES = 64 << 20  # of a refused body read so the client gets the answer; then close
+# An upload is admitted (at most MAX_PENDING at once, else 503 at once), its body read at a
+# minimum rate, then it waits up to QUEUE_SECONDS for one of WORKERS (decode, upscale, PNG).
+MAX_PENDING = 32
+WORKERS = 4
+QUEUE_SECONDS = 30
+# A body must keep up MIN_BODY_RATE bytes/s after BODY_GRACE_SECONDS, and arrive whole within
+# UPLOAD_SECONDS (else 408): a client trickling it cannot hold its place for long.
+MIN_BODY_RATE = 10_000
+BODY_GRACE_SECONDS = 10
+UPLOAD_SECONDS = 120
+# A body left unread (a refused request) is read and dropped after the answer is sent, up to
+# DISCARD_BYTES within LINGER_SECONDS, so that a client still sending it gets the answer
+# rather than a reset connection; then the connection closes.
+DISCARD_BYTES = 64 << 20
+LINGER_SECONDS = 10
+RETRY_AFTER = '5'  # seconds, in each 503
 # What browsers and cameras send; Pillow's rarer decoders stay out of reach of the network.
 UPLOAD_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')  # TIFF's many codecs left out
 METHODS = ('model', 'bicubic')
 TEXT = 'text/plain; charset=utf-8'
 
 
-class _Refused(Exception):
-  """A request the server answers with `status` and the one-line `message`."""
+# Path -> the methods it takes (HEAD and OPTIONS wherever GET is; OPTIONS everywhere).
+ROUTES = {'/': ('GET',), '/model': ('GET',), '/upscale': ('POST',)}
 
-  def __init__(self, status: int, message: str):
+
+def _allowed(path: str) -> str:
+  methods = ROUTES[path] + (('HEAD',) if 'GET' in ROUTES[path] else ()) + ('OPTIONS',)
+  return ', '.join(methods)
+
+
+class _Refused(Exception):
+  """A request the server answers with `status`, the one-line `message` and `headers`."""
+
+  def __init__(self, status: int, message: str, headers: Optional[dict] = None):
     super().__init__(message)
     self.status = status
+    self.headers = headers or {}
 
 
 def bicubic(image: np.ndarray) -> np.ndarray:
@@ -76,7 +101,8 @@ class _Server(ThreadingHTTPServer):
     self.max_bytes = max_bytes
     self.max_pixels = max_pixels
     self.model_lock = threading.Lock()  # one upscale at a time: each may take all the cores
-    self.uploads = threading.BoundedSemaphore(MAX_UPLOADS)
+    self.pending = threading.BoundedSemaphore(MAX_PENDING)
+    self.workers = threading.BoundedSemaphore(WORKERS)
     self.page = importlib.resources.files('flax_srae').joinpath('web/index.html').read_bytes()
 
 
@@ -139,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
   def do_GET(self):  # pylint: disable=invalid-name
     self._answer()
 
-  do_POST = do_PUT = do_DELETE = do_PATCH = do_GET  # pylint: disable=invalid-name
+  do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET  # pylint: disable=invalid-name
 
   def log_request(self, code='-', size='-'):
     """Quiet: no line per request. Errors are still logged (`log_error`, the 500s)."""
@@ -160,14 +186,16 @@ class _Handler(BaseHTTPRequestHandler):
     try:
       status, content_type, body, headers = self._route()
     except _Refused as e:
-      status, content_type, body, headers = e.status, TEXT, f'{e}\n'.encode(), {}
+      status, content_type, body, headers = e.status, TEXT, f'{e}\n'.encode(), e.headers
     except Exception as e:  # pylint: disable=broad-except
       logging.exception('internal error answering %s %s', self.command, self.path)
       status, content_type, body, headers = 500, TEXT, (
           f'internal error: {type(e).__name__}: {e}'.replace('\n', ' ') + '\n').encode(), {}
+    # The answer goes first, at once, then what the client may still send of a body left
+    # unread (refused for its size, its path or a full queue) is read and dropped.
+    self._send(status, content_type, body, headers)
     if not self.body_read:
       self._discard_body()
-    self._send(status, content_type, body, headers)
 
   def _send(self, status: int, content_type: str, body: bytes, headers: dict):
     self.close_connection = True
@@ -177,20 +205,26 @@ class _Handler(BaseHTTPRequestHandler):
                          'Cache-Control': 'no-store', 'Connection': 'close', **headers}.items():
         self.send_header(key, value)
       self.end_headers()
-      self.wfile.write(body)
+      if self.command != 'HEAD':
+        self.wfile.write(body)
+      self.wfile.flush()
     except ConnectionError:
       pass  # the client left (a reloaded page): nobody to answer
 
   def _route(self):
-    """(status, content type, body, extra headers) of the request, or raises _Refused."""
+    """(status, content type, body, extra headers) of the request, or raises _Refused. HEAD
+    is answered as GET without the body."""
     url = urlsplit(self.path)
-    routes = {('GET', '/'): self._page, ('GET', '/model'): self._model,
-              ('POST', '/upscale'): lambda: self._upscale(url.query)}
-    if (self.command, url.path) in routes:
-      return routes[self.command, url.path]()
-    allowed = [method for method, path in routes if path == url.path]
-    if allowed:
-      raise _Refused(405, f'{url.path} takes {" or ".join(allowed)}, not {self.command}')
+    if self.command == 'OPTIONS' and url.path in ROUTES:
+      return 204, TEXT, b'', {'Allow': _allowed(url.path)}
+    method = 'GET' if self.command == 'HEAD' else self.command
+    handlers = {('GET', '/'): self._page, ('GET', '/model'): self._model,
+                ('POST', '/upscale'): lambda: self._upscale(url.query)}
+    if (method, url.path) in handlers:
+      return handlers[method, url.path]()
+    if url.path in ROUTES:
+      raise _Refused(405, f'{url.path} takes {" or ".join(ROUTES[url.path])}, not '
+                          f'{self.command}', {'Allow': _allowed(url.path)})
     raise _Refused(404, f'no page {url.path}: the routes are GET /, GET /model, '
                         f'POST /upscale')
 
@@ -210,16 +244,22 @@ class _Handler(BaseHTTPRequestHandler):
       raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
                           f'model')
     self._check_length()  # too large is final; busy (below) is for a moment
-    if not self.server.uploads.acquire(blocking=False):
-      raise _Refused(503, f'busy: {MAX_UPLOADS} uploads are being processed; send it again in '
-                          f'a moment')
+    if not self.server.pending.acquire(blocking=False):
+      raise _Refused(503, f'busy: {MAX_PENDING} uploads are waiting or being processed; send '
+                          f'it again in a moment', {'Retry-After': RETRY_AFTER})
     try:
-      return self._upscale_upload(method)
+      body = self._read_body()
+      if not self.server.workers.acquire(timeout=QUEUE_SECONDS):
+        raise _Refused(503, f'busy: no upload finished within {QUEUE_SECONDS} s; send it '
+                            f'again in a moment', {'Retry-After': RETRY_AFTER})
+      try:
+        return self._upscale_upload(body, method)
+      finally:
+        self.server.workers.release()
     finally:
-      self.server.uploads.release()
+      self.server.pending.release()
 
-  def _upscale_upload(self, method: str):
-    body = self._read_body()
+  def _upscale_upload(self, body: bytes, method: str):
     with tempfile.TemporaryDirectory() as tmp:
       image = self._decode(body, os.path.join(tmp, 'upload'))
       upscale = self.server.upscaler.upscale if method == 'model' else bicubic
@@ -252,13 +292,16 @@ class _Handler(BaseHTTPRequestHandler):
                           f'--max_bytes={length} to allow it')
     return length
 
-  def _read(self, length: int, keep: bool = True):
-    """Up to `length` bytes of the body, in chunks, within UPLOAD_SECONDS for them all:
-    (the bytes read, or b'' unless `keep`; how many came)."""
+  def _read(self, length: int, keep: bool = True, seconds: float = UPLOAD_SECONDS,
+            min_rate: float = MIN_BODY_RATE):
+    """Up to `length` bytes of the body, in chunks, while they keep up `min_rate` bytes/s
+    after BODY_GRACE_SECONDS and within `seconds` for them all: (the bytes read, or b''
+    unless `keep`; how many came)."""
     chunks, got = [], 0
-    deadline = time.monotonic() + UPLOAD_SECONDS
+    start = time.monotonic()
     while got < length:
-      left = deadline - time.monotonic()
+      now = time.monotonic()
+      left = min(start + seconds, start + BODY_GRACE_SECONDS + got / min_rate) - now
       if left <= 0:
         break
       self.connection.settimeout(left)
@@ -282,19 +325,20 @@ class _Handler(BaseHTTPRequestHandler):
     body, got = self._read(length)
     if got < length:
       raise _Refused(408, f'upload stopped after {got:,} of {length:,} bytes (a body must '
-                          f'arrive within {UPLOAD_SECONDS} s): send it again')
+                          f'arrive at {MIN_BODY_RATE:,} bytes/s or more, within '
+                          f'{UPLOAD_SECONDS} s): send it again')
     return body
 
   def _discard_body(self):
-    """Reads and drops a body left unread (refused for its size, its path or a busy server),
-    up to DISCARD_BYTES: a client still sending it would otherwise meet a reset connection
-    instead of the answer. The connection closes after the answer, with whatever is left."""
+    """Reads and drops a body left unread, after the answer, up to DISCARD_BYTES within
+    LINGER_SECONDS: a client still sending it would otherwise meet a reset connection before
+    it reads the answer. The connection then closes, with whatever is left."""
     self.body_read = True
     try:
       length = self._declared_length()
     except _Refused:
       return
-    self._read(min(length, DISCARD_BYTES), keep=False)
+    self._read(min(length, DISCARD_BYTES), keep=False, seconds=LINGER_SECONDS)
 
   def _decode(self, body: bytes, path: str) -> np.ndarray:
     """The uploaded image's pixels, read as `predict` reads a file (of UPLOAD_FORMATS);

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -220,21 +221,33 @@ def test_a_stalled_upload_gets_408(url, monkeypatch):
     conn.sendall(b'POST /upscale HTTP/1.1\r\nContent-Length: 1000\r\n\r\n' + b'x' * 10)
     answer = b''.join(iter(lambda: conn.recv(1 << 16), b''))  # the rest never comes
   assert answer.startswith(b'HTTP/1.1 408')
-  assert answer.endswith(b'upload stopped after 10 of 1,000 bytes (a body must arrive within '
-                         b'1 s): send it again\n')
+  assert answer.endswith(b'upload stopped after 10 of 1,000 bytes (a body must arrive at '
+                         b'10,000 bytes/s or more, within 1 s): send it again\n')
 
 
-def test_a_busy_server_answers_503_and_serves_again_once_free(upscaler, images):
+def test_a_full_queue_answers_503_with_retry_after_and_serves_again_once_free(
+    upscaler, images, monkeypatch):
+  monkeypatch.setattr(serve, 'QUEUE_SECONDS', 1)
   server = serve.make_server(upscaler, 'tiny')
-  for _ in range(serve.MAX_UPLOADS):  # every slot taken, as by uploads in progress
-    server.uploads.acquire()
+  for _ in range(serve.WORKERS):  # every worker busy, as with uploads in progress
+    server.workers.acquire()
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
   try:
-    status, _, body = request(serve.url_of(server) + 'upscale', images[0].read_bytes())
-    assert (status, body) == (503, f'busy: {serve.MAX_UPLOADS} uploads are being processed; '
-                                   f'send it again in a moment\n'.encode())
-    server.uploads.release()
+    started = time.monotonic()
+    status, headers, body = request(serve.url_of(server) + 'upscale', images[0].read_bytes())
+    assert 1 <= time.monotonic() - started < 10  # it waited its turn in the queue first
+    assert (status, body) == (503, b'busy: no upload finished within 1 s; send it again in a '
+                                   b'moment\n')
+    assert headers['Retry-After'] == serve.RETRY_AFTER
+    for _ in range(serve.MAX_PENDING):  # the queue itself full: refused at once
+      server.pending.acquire()
+    status, headers, body = request(serve.url_of(server) + 'upscale', images[0].read_bytes())
+    assert (status, headers['Retry-After']) == (503, serve.RETRY_AFTER)
+    assert body.startswith(f'busy: {serve.MAX_PENDING} uploads are waiting'.encode())
+    for _ in range(serve.MAX_PENDING):
+      server.pending.release()
+    server.workers.release()
     assert request(serve.url_of(server) + 'upscale', images[0].read_bytes())[0] == 200
   finally:
     server.shutdown()
@@ -339,3 +352,99 @@ def test_cli_serves_until_ctrl_c_or_sigterm(trained_workdir, signum):
   finally:
     proc.kill()
   assert 'Traceback' not in proc.stderr.read()
+
+
+# ----- Under load: slow clients, a class of users, every method ------------------------------
+
+def _connect(url) -> socket.socket:
+  address = urllib.parse.urlsplit(url)
+  return socket.create_connection((address.hostname, address.port), timeout=30)
+
+
+def _answer_of(conn: socket.socket) -> bytes:
+  return b''.join(iter(lambda: conn.recv(1 << 16), b''))
+
+
+def _read_answer(conn: socket.socket):
+  """(head, body) of an answer, read as far as its Content-Length, the connection still open."""
+  answer = b''
+  while b'\r\n\r\n' not in answer:
+    answer += conn.recv(1 << 16)
+  head, _, body = answer.partition(b'\r\n\r\n')
+  while len(body) < int(re.search(rb'Content-Length: (\d+)', head)[1]):
+    body += conn.recv(1 << 16)
+  return head, body
+
+
+def test_slow_senders_hold_no_worker_and_lose_their_place(url, images, monkeypatch):
+  monkeypatch.setattr(serve, 'BODY_GRACE_SECONDS', 1)
+  slow = [_connect(url) for _ in range(serve.WORKERS + 2)]
+  for conn in slow:  # a body of 10,000 bytes that comes at a byte now and then
+    conn.sendall(b'POST /upscale HTTP/1.1\r\nContent-Length: 10000\r\n\r\nx')
+  started = time.monotonic()
+  assert request(url + 'upscale', images[0].read_bytes())[0] == 200
+  assert time.monotonic() - started < 10
+  for conn in slow:
+    answer = _answer_of(conn)
+    assert answer.startswith(b'HTTP/1.1 408') and b'upload stopped after 1 of 10,000' in answer
+    conn.close()
+  assert time.monotonic() - started < 10  # each was cut after about a second
+
+
+def test_a_declared_body_above_the_limit_is_refused_at_once_without_expect(url):
+  with _connect(url) as conn:
+    started = time.monotonic()
+    conn.sendall(b'POST /upscale HTTP/1.1\r\nContent-Length: 100000000000\r\n\r\nxxxx')
+    head, body = _read_answer(conn)  # while the rest of the body never comes
+    assert time.monotonic() - started < 2
+  assert head.startswith(b'HTTP/1.1 413') and body.startswith(b'upload of 100,000,000,000 bytes')
+
+
+def test_twenty_users_at_once_are_all_answered(url, upscaler, tmp_path):
+  rng = np.random.default_rng(0)
+  bodies = [_encoded(rng.integers(0, 256, (64, 64), np.uint8), 'PNG') for _ in range(20)]
+  answers = [None] * len(bodies)
+
+  def send(i):
+    answers[i] = request(url + 'upscale', bodies[i])
+
+  threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join(timeout=120)
+  assert [a[0] for a in answers] == [200] * 20
+  for body, (_, _, answer) in zip(bodies, answers):
+    expected = upscaler.upscale(np.asarray(Image.open(io.BytesIO(body))))
+    np.testing.assert_array_equal(png_array(answer, tmp_path), expected)
+
+
+def _head_or_options(url, method: str, path: str):
+  address = urllib.parse.urlsplit(url)
+  conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+  conn.request(method, path)
+  response = conn.getresponse()
+  answer = response.status, dict(response.headers), response.read()
+  conn.close()
+  return answer
+
+
+def test_head_and_options_are_answered_like_the_other_methods(url):
+  status, headers, body = _head_or_options(url, 'HEAD', '/')
+  page_status, page_headers, page = request(url)
+  assert (status, body) == (200, b'') and page_status == 200
+  assert headers['Content-Length'] == str(len(page))
+  assert headers['Content-Type'] == page_headers['Content-Type']
+  status, headers, body = _head_or_options(url, 'HEAD', '/model')
+  assert (status, body, headers['Content-Type']) == (200, b'', 'application/json')
+  status, headers, body = _head_or_options(url, 'HEAD', '/upscale')
+  assert (status, body, headers['Allow']) == (405, b'', 'POST, OPTIONS')
+  for path, allow in (('/', 'GET, HEAD, OPTIONS'), ('/model', 'GET, HEAD, OPTIONS'),
+                      ('/upscale', 'POST, OPTIONS')):
+    status, headers, body = _head_or_options(url, 'OPTIONS', path)
+    assert (status, headers['Allow'], body) == (204, allow, b'')
+  status, _, body = _head_or_options(url, 'OPTIONS', '/nope')
+  assert status == 404 and body.startswith(b'no page /nope')
+  status, headers, body = _head_or_options(url, 'PUT', '/upscale')
+  assert (status, headers['Allow']) == (405, 'POST, OPTIONS')
+  assert body == b'/upscale takes POST, not PUT\n'
