@@ -32,29 +32,44 @@ def _drop_closed_loop_callbacks(unraisable, default=sys.unraisablehook) -> None:
 
 def _flag_error(e: Exception) -> str:
   """One line for a mistake on the command line. config_flags reports an unknown config field
-  as an AttributeError wrapping a KeyError whose text holds its suggestion, and a config file
-  it cannot load as an OSError listing every path it tried."""
-  while e.args and isinstance(e.args[0], Exception):
-    e = e.args[0]
-  text = str(e.args[0]) if e.args and isinstance(e.args[0], str) else str(e)
-  lines = [line.strip() for line in text.splitlines() if line.strip()]
-  if isinstance(e, (AttributeError, KeyError)):
+  as an AttributeError wrapping a KeyError whose text holds its suggestion, a config file that
+  does not load as an OSError listing every path it tried, and one whose get_config fails
+  with the whole traceback in the flag error's text; the config file's own code may raise
+  anything."""
+  inner = e
+  while inner.args and isinstance(inner.args[0], Exception):
+    inner = inner.args[0]
+  text = str(inner.args[0]) if inner.args and isinstance(inner.args[0], str) else str(inner)
+  lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(inner).__name__]
+  if isinstance(e, AttributeError) and isinstance(inner, KeyError):
     hint = f': {lines[1]}' if len(lines) > 1 else ''
-    return (f'--config has no field {lines[0] if lines else text}{hint} (the fields are in '
-            f'configs/default.py)')
+    return f'--config has no field {lines[0]}{hint} (the fields are in configs/default.py)'
+  if isinstance(e, flags.Error):
+    if 'Error whilst parsing config file' in text:
+      return f'cannot load --config: {lines[-1]}; fix the file or pass another'
+    return ' '.join(lines)
+  if isinstance(e, OSError):
+    return f'cannot load --config: {lines[-1]}; pass a config file such as configs/sr28.py'
+  if isinstance(e, TypeError) and 'config_path' in _last_file(e):
+    return f'a --config.* value does not fit its field ({text}): see configs/default.py'
   if isinstance(e, SyntaxError):
     return f'cannot load --config: {e}; fix the file or pass another'
-  if isinstance(e, OSError) or text.startswith('Error whilst parsing config file'):
-    return f'cannot load --config: {lines[-1]}; pass a config file such as configs/sr28.py'
-  if isinstance(e, flags.Error):
-    return ' '.join(lines)
-  return f'a --config.* value does not fit its field ({text}): see configs/default.py'
+  return f'cannot load --config: {type(e).__name__}: {lines[-1]}; fix the file or pass another'
+
+
+def _last_file(e: BaseException) -> str:
+  """The file of the innermost frame that raised `e`."""
+  tb = e.__traceback__
+  while tb is not None and tb.tb_next is not None:
+    tb = tb.tb_next
+  return tb.tb_frame.f_code.co_filename if tb is not None else ''
 
 
 def _parse_flags(argv):
   """absl's flag parsing, with a mistake in a flag's value (an unknown config field, a config
-  file that does not load, a value out of range) ending the program in one line and status 1,
-  where absl would print a traceback or a usage screen."""
+  file that does not load or whose code fails, a value out of range) ending the program in
+  one line and status 1, where absl would print a traceback or a usage screen. Flag parsing
+  runs nothing of ours but the config file: whatever it raises is that file's problem."""
   try:
     argv = flags.FLAGS(argv)
     if 'config' in flags.FLAGS and flags.FLAGS['config'].value is not None:
@@ -64,8 +79,7 @@ def _parse_flags(argv):
       raise flags.Error(f'unexpected arguments: {" ".join(argv[1:])} (every input is a --flag; '
                         f'see --helpshort)')
     return argv
-  except (flags.Error, AttributeError, KeyError, OSError, SyntaxError, TypeError,
-          ValueError) as e:
+  except Exception as e:  # pylint: disable=broad-except
     print(f'error: {_flag_error(e)}', file=sys.stderr)
     sys.exit(1)
 

@@ -1,5 +1,6 @@
 """Files written whole: a reader (or a crash) never sees a half-written result."""
 import contextlib
+import errno
 import json
 import os
 
@@ -16,10 +17,24 @@ def atomic_path(path: str, overwrite: bool = True):
     if overwrite:
       os.replace(tmp, path)
     else:
-      os.link(tmp, path)  # fails if `path` exists, where a rename would replace it
+      _link_or_rename(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def _link_or_rename(tmp: str, path: str) -> None:
+  """Moves `tmp` to `path` unless something is there: a hard link fails if `path` exists,
+  where a rename would replace it. File systems without hard links (FAT and exFAT drives,
+  some network mounts) get a check and a rename instead."""
+  try:
+    os.link(tmp, path)
+  except OSError as e:
+    if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+      raise
+    if os.path.lexists(path):
+      raise FileExistsError(errno.EEXIST, 'File exists', path) from e
+    os.replace(tmp, path)
 
 
 def write_json(path: str, obj) -> None:

@@ -51,6 +51,8 @@ def _open(path: str, max_pixels: int, formats=None):
   megabytes declaring 30000x30000 would take gigabytes. Pillow's own bomb check (in `open`
   alone, against a module setting) is lifted for that call only, under a lock, so no other
   thread meets it lifted."""
+  if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open forever
+    raise UserError(f'cannot read image {path}: not a regular file; remove or replace it')
   with _PILLOW_LIMIT:
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
@@ -68,8 +70,11 @@ def _open(path: str, max_pixels: int, formats=None):
 
 def _seen_size(im):
   """(width, height) of an opened image as it is meant to be seen: EXIF orientations 5-8 turn
-  the picture by 90 degrees."""
+  the picture by 90 degrees. A PNG's EXIF is looked at only when it comes before the pixels:
+  Pillow would decode the whole image to look for one after them."""
   width, height = im.size
+  if im.format == 'PNG' and 'exif' not in im.info:
+    return width, height
   return (height, width) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
 
 
@@ -96,8 +101,8 @@ def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=READ_FORMATS) ->
         elif im.mode.startswith('I;16'):  # 16-bit grey TIFF: converting would clip it to 8 bits
           return np.asarray(im).astype(np.uint16)
         elif im.mode in ('I', 'F'):
-          raise UserError(f'{path} holds 32-bit {"float" if im.mode == "F" else "integer"} '
-                          f'pixels: convert it to 8 or 16 bits')
+          kind = 'floating-point' if im.mode == 'F' else 'signed or 32-bit integer'
+          raise UserError(f'{path} holds {kind} pixels: convert it to 8 or 16 bits')
         elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'):
           # Palette, CMYK, ...: their raw values are not intensities.
           im = im.convert('RGBA' if 'A' in im.getbands() or 'transparency' in im.info else 'RGB')

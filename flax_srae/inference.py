@@ -290,7 +290,8 @@ class Upscaler(Model):
 def _keep_flat_images(x: np.ndarray, y: np.ndarray) -> np.ndarray:
   """`y`, with each image of `x` that holds one colour given back as that colour: it has no
   detail to add, and a model's zero-padded borders, most of a tiny image, would shift it by a
-  level or two (through the luma path, every channel at once)."""
+  level or two (through the luma path, every channel at once). Nearly flat tiny images still
+  show that shift; from about 8x8 pixels it is below a level."""
   flat = (x == x[:, :1, :1]).all(axis=(1, 2, 3))
   return np.where(flat[:, None, None, None], x[:, :1, :1], y) if flat.any() else y
 

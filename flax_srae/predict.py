@@ -54,6 +54,8 @@ def _plan(src: str, dst: str, overwrite: bool):
       raise UserError('a .npy input needs a .npy output and an image input an image output')
     if os.path.isdir(dst):
       raise UserError(f'--output {dst} is a folder; give a file name')
+    if not is_npy and not dst.lower().endswith(image_io.WRITE_SUFFIXES):
+      raise UserError(f'cannot write {dst}: use one of {", ".join(image_io.WRITE_SUFFIXES)}')
     jobs = [(src, dst)]
   existing = [out for _, out in jobs if os.path.lexists(out)]
   if existing and not overwrite:
@@ -176,88 +178,103 @@ def _each(jobs, check, left_out: Optional[list]):
   return kept, results
 
 
-def _left_out_error(left_out, total: int, written: int) -> UserError:
+def _left_out_error(left_out, total: int, written: int, codes: Optional[str] = None):
   for path, reason in left_out:
     print(f'left out {path}: {reason}', file=sys.stderr)
+  unwritten = (f'; --codes not written (its rows would not match the folder\'s files): remove '
+               f'the files left out and run again with --overwrite') if codes else ''
   return UserError(f'{len(left_out)} of {total} inputs left out (listed above); '
-                   f'{written} written')
+                   f'{written} written{unwritten}')
 
 
-def _check_codes_path(codes: str, src: str, dst: str) -> None:
+def _check_codes_path(codes: str, src: str, dst: str, overwrite: bool) -> None:
   if not codes.lower().endswith('.npy'):
     raise UserError(f'--codes={codes}: the codes are written as a .npy array; name it *.npy')
-  if os.path.exists(codes) or _same_or_inside(codes, src) or _same_or_inside(codes, dst):
-    raise UserError(f'--codes={codes} exists or lies in the input or output: choose another '
-                    f'path (nothing is overwritten)')
+  if _same_or_inside(codes, src) or _same_or_inside(codes, dst):
+    raise UserError(f'--codes={codes} lies in the input or output: choose another path')
+  if os.path.lexists(codes) and not overwrite:
+    raise UserError(f'--codes={codes} exists: pass --overwrite to replace it, or choose another '
+                    f'path')
   parent = os.path.dirname(os.path.abspath(codes))
   if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
     raise UserError(f'cannot write into {parent}: create it or choose another --codes')
 
 
-def _check_coder_sizes(model: inference.Coder, jobs, sizes) -> None:
-  """An autoencoder codes one size: every input's, named with its path, before any is read."""
-  for (path, _), (h, w) in zip(jobs, sizes):
-    if (h, w) != (model.size, model.size):
-      raise UserError(f'{path} holds {w}x{h} images, and this autoencoder codes '
-                      f'{model.size}x{model.size} images: resize or crop them to '
-                      f'{model.size}x{model.size}')
+def _check_coder_size(model: inference.Coder, path: str, size: Tuple[int, int]) -> None:
+  """An autoencoder codes one size: an input's, named with its path, before it is read."""
+  h, w = size
+  if (h, w) != (model.size, model.size):
+    raise UserError(f'{path} holds {w}x{h} images, and this autoencoder codes '
+                    f'{model.size}x{model.size} images: resize or crop them to '
+                    f'{model.size}x{model.size}')
 
 
 def predict(workdir: str, src: str, dst: str, step=None, tile: int = 512,
             max_pixels: int = image_io.MAX_PIXELS, ensemble: bool = False,
             codes: Optional[str] = None, overwrite: bool = False) -> list:
   """Upscales `src` into `dst` (or reconstructs it, with an autoencoder; its codes into
-  `codes`); returns the paths written. A folder's files that cannot be read are left out and
-  listed, and the command then ends in a UserError after writing the others."""
+  `codes`); returns the paths written. A folder's files that cannot be used are left out and
+  listed, and the command then ends in a UserError after writing the others (and no codes,
+  whose rows would no longer match the folder's files)."""
   if max_pixels <= 0:
     raise UserError(f'--max_pixels must be positive, got {max_pixels}')
   jobs, is_npy = _plan(src, dst, overwrite)
   if codes is not None:
-    _check_codes_path(codes, src, dst)
+    _check_codes_path(codes, src, dst, overwrite)
   total, left_out = len(jobs), [] if os.path.isdir(src) else None
   # From the headers: no image is decoded before all sizes pass.
   jobs, sizes = _each(jobs, lambda path, _: _check_size(path, is_npy, max_pixels), left_out)
   if not jobs:
     raise _left_out_error(left_out, total, 0)
   model = inference.load(workdir, step)
-  _check_model(model, codes, ensemble, jobs, sizes)
+  _check_model(model, codes, ensemble)
+  if isinstance(model, inference.Coder):
+    size_of = dict(zip(jobs, sizes))
+    jobs, _ = _each(jobs, lambda *job: _check_coder_size(model, job[0], size_of[job]), left_out)
   # All readable, and writable as their outputs' formats, before anything is written.
   jobs, images = _each(jobs, lambda path, out_path: _readable(path, out_path, is_npy,
                                                                 max_pixels), left_out)
+  if not jobs:
+    raise _left_out_error(left_out, total, 0)
+  written = _run(model, jobs, images, is_npy, tile, ensemble, overwrite,
+                 codes=None if left_out else codes)
+  if left_out:
+    raise _left_out_error(left_out, total, len(jobs), codes)
+  return written
+
+
+def _run(model, jobs, images, is_npy: bool, tile: int, ensemble: bool, overwrite: bool,
+         codes: Optional[str]) -> list:
+  """Runs the model on the images read and writes their outputs (and codes); their paths."""
   if isinstance(model, inference.Coder):
     outputs, code_rows = zip(*(model.reconstruct(img, with_codes=True) for img in images))
   else:
     outputs = [model.upscale(img, tile=tile, ensemble=ensemble,
                              progress=_tile_progress(path, img, tile, model.scale))
                for (path, _), img in zip(jobs, images)]
-  if os.path.isdir(src):
-    os.makedirs(dst, exist_ok=True)
   for (_, out_path), out, img in zip(jobs, outputs, images):
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     _write(out_path, out, is_npy, overwrite)
     print(f'wrote {out_path}  {"x".join(map(str, out.shape))} {out.dtype}  '
           f'(from {"x".join(map(str, img.shape))})')
   written = [out_path for _, out_path in jobs]
   if codes is not None:
     table = np.concatenate(code_rows)
-    _write(codes, table, True, overwrite=False)
+    _write(codes, table, True, overwrite)
     print(f'wrote {codes}  {"x".join(map(str, table.shape))} {table.dtype}  (one code per '
-          f'image written)')
+          f'image)')
     written.append(codes)
-  if left_out:
-    raise _left_out_error(left_out, total, len(jobs))
   return written
 
 
-def _check_model(model, codes, ensemble: bool, jobs, sizes) -> None:
-  """The flags and inputs that do not fit the model's kind, refused before any pixel is read."""
+def _check_model(model, codes, ensemble: bool) -> None:
+  """The flags that do not fit the model's kind, refused before any pixel is read."""
   coder = isinstance(model, inference.Coder)
   if codes is not None and not coder:
     raise UserError('--codes writes an autoencoder\'s codes; this model upscales: drop --codes')
   if ensemble and coder:
     raise UserError('--ensemble averages a super-resolution model over rotations and flips; '
                     'this model is an autoencoder: drop --ensemble')
-  if coder:
-    _check_coder_sizes(model, jobs, sizes)
 
 
 def _readable(path: str, out_path: str, is_npy: bool, max_pixels: int) -> np.ndarray:

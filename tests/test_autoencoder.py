@@ -337,7 +337,7 @@ def test_predict_writes_reconstructions_and_codes(trained_ae_workdir, tmp_path):
   np.testing.assert_array_equal(np.load(tmp_path / 'batch_out.npy'), model.reconstruct(images))
   assert np.load(tmp_path / 'batch_codes.npy').shape == (3, 5)
   # Nothing is overwritten.
-  with pytest.raises(UserError, match='codes.npy exists or lies in the input or output'):
+  with pytest.raises(UserError, match='codes.npy exists: pass --overwrite to replace it'):
     predict.predict(trained_ae_workdir, str(src), str(tmp_path / 'out2'),
                     codes=str(tmp_path / 'codes.npy'))
   assert not (tmp_path / 'out2').exists()
@@ -354,7 +354,7 @@ def test_predict_refuses_wrong_sizes_and_options_before_writing(trained_ae_workd
       UserError, match=r'b.png holds 12x16 images, and this autoencoder codes 12x12 images'):
     m.setattr(predict, '_read', lambda *_: pytest.fail('an image was decoded before the sizes '
                                                       'were checked from the headers'))
-    predict.predict(trained_ae_workdir, str(src), str(tmp_path / 'out'))
+    predict.predict(trained_ae_workdir, str(src / 'b.png'), str(tmp_path / 'b.png'))
   with pytest.raises(UserError, match='this model is an autoencoder: drop --ensemble'):
     predict.predict(trained_ae_workdir, str(src / 'a.png'), str(tmp_path / 'a.png'),
                     ensemble=True)

@@ -1,7 +1,10 @@
 """Hostile and mistaken input: image bombs, mistyped commands, files that are not what they
 claim. Each is refused in one line, cheaply, and nothing already there is overwritten."""
+import errno
+import io
 import json
 import os
+import pathlib
 import re
 import struct
 import subprocess
@@ -16,6 +19,7 @@ import pytest
 
 import flax_srae
 from flax_srae import cli
+from flax_srae import files
 from flax_srae import image_io
 from flax_srae import input_pipeline
 from flax_srae import predict
@@ -153,9 +157,23 @@ def _parse(monkeypatch, tmp_path, *args):
     (['--config=BROKEN'], r'cannot load --config: invalid syntax \(broken.py, line 1\)'),
     (['--config=configs/sr28.py', 'extra'], 'unexpected arguments: extra (every input is a '
                                             '--flag; see --helpshort)'),
+    (['--config=CODE:import nonexistent_mod'], "cannot load --config: ModuleNotFoundError: No "
+                                              "module named 'nonexistent_mod'; fix the file"),
+    (['--config=CODE:  return undefined_name'], "cannot load --config: NameError: name "
+                                                "'undefined_name' is not defined"),
+    (['--config=CODE:  raise ValueError("no good")'], 'cannot load --config: ValueError: no good; '
+                                                     'fix the'),
+    (['--config=CODE:  return os.nothing'], "cannot load --config: AttributeError: module 'os' "
+                                            "has no attribute 'nothing'"),
 ])
 def test_a_mistyped_flag_is_one_line(monkeypatch, tmp_path, capsys, args, message):
   (tmp_path / 'broken.py').write_text('def get_config(:\n')
+  if args[0].startswith('--config=CODE:'):  # a config file whose own code fails
+    code = args[0][len('--config=CODE:'):]
+    lines = [code, 'def get_config():', '  pass'] if code.startswith('import') else [
+        'import os', 'def get_config():', code]
+    (tmp_path / 'failing.py').write_text('\n'.join(lines) + '\n')
+    args = [f'--config={tmp_path}/failing.py']
   args = [a.replace('BROKEN', str(tmp_path / 'broken.py')) for a in args]
   assert _parse(monkeypatch, tmp_path, *args) == 1
   err = capsys.readouterr().err
@@ -275,6 +293,87 @@ def test_a_folders_bad_files_are_left_out_and_listed(trained_workdir, tmp_path, 
              for l in lines), err
 
 
+def _truncated_jpeg(path, size=28):
+  buffer = io.BytesIO()
+  Image.new('L', (size, size), 128).save(buffer, 'JPEG')
+  path.write_bytes(buffer.getvalue()[:len(buffer.getvalue()) // 2])
+
+
+def test_files_that_pass_the_header_but_not_the_decoder_are_left_out_too(trained_workdir,
+                                                                         tmp_path, capsys):
+  src = tmp_path / 'in'
+  src.mkdir()
+  _truncated_jpeg(src / 'cut.jpg')
+  os.mkfifo(src / 'pipe.png')  # opening it would wait for a writer forever
+  with pytest.raises(UserError, match=r'^2 of 2 inputs left out \(listed above\); 0 written$'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out'))
+  assert not (tmp_path / 'out').exists()
+  err = capsys.readouterr().err
+  assert f'left out {src}/pipe.png: cannot read image {src}/pipe.png: not a regular file' in err
+  assert f'left out {src}/cut.jpg: cannot read image' in err
+  Image.new('L', (10, 8), 90).save(src / 'good.png')
+  with pytest.raises(UserError, match=r'^2 of 3 inputs left out'):
+    predict.predict(trained_workdir, str(src), str(tmp_path / 'out'))
+  assert os.listdir(tmp_path / 'out') == ['good.png']
+
+
+def test_an_autoencoders_folder_leaves_out_files_of_another_size_and_writes_no_codes(tmp_path,
+                                                                                   capsys):
+  src = tmp_path / 'in'
+  src.mkdir()
+  for name, size in (('a.png', (28, 28)), ('b.png', (30, 28)), ('c.png', (28, 28))):
+    Image.new('L', size, 90).save(src / name)
+  codes = tmp_path / 'codes.npy'
+  with pytest.raises(UserError, match=r"1 of 3 inputs left out \(listed above\); 2 written; "
+                                      r"--codes not written \(its rows would not match"):
+    predict.predict('pretrained:mnist_ae', str(src), str(tmp_path / 'out'), codes=str(codes))
+  assert sorted(os.listdir(tmp_path / 'out')) == ['a.png', 'c.png'] and not codes.exists()
+  assert 'b.png holds 30x28 images, and this autoencoder codes 28x28' in capsys.readouterr().err
+  (src / 'b.png').unlink()
+  with pytest.raises(UserError, match='out/a.png exists'):
+    predict.predict('pretrained:mnist_ae', str(src), str(tmp_path / 'out'), codes=str(codes))
+  predict.predict('pretrained:mnist_ae', str(src), str(tmp_path / 'out'), codes=str(codes),
+                  overwrite=True)
+  assert np.load(codes).shape == (2, 32)
+  with pytest.raises(UserError, match='codes.npy exists: pass --overwrite'):
+    predict.predict('pretrained:mnist_ae', str(src), str(tmp_path / 'out2'), codes=str(codes))
+  predict.predict('pretrained:mnist_ae', str(src), str(tmp_path / 'out2'), codes=str(codes),
+                  overwrite=True)
+
+
+def test_a_single_outputs_format_is_checked_before_the_model_loads(tmp_path):
+  Image.new('L', (10, 8)).save(tmp_path / 'in.png')
+  for name in ('out.webp', 'out'):
+    with pytest.raises(UserError, match=f'cannot write {tmp_path}/{name}: use one of .png'):
+      predict.predict(str(tmp_path / 'no_such_run'), str(tmp_path / 'in.png'),
+                      str(tmp_path / name))
+
+
+def test_the_size_of_a_png_is_read_without_decoding_it(tmp_path, no_decoding):
+  Image.new('L', (300, 200)).save(tmp_path / 'plain.png')
+  assert image_io.size_of(str(tmp_path / 'plain.png')) == (300, 200)
+
+
+def test_an_output_that_appears_meanwhile_is_kept(tmp_path, monkeypatch):
+  target = tmp_path / 'out.png'
+  with pytest.raises(FileExistsError):
+    with files.atomic_path(str(target), overwrite=False) as tmp:
+      pathlib.Path(tmp).write_bytes(b'new')
+      target.write_bytes(b'made meanwhile')
+  assert target.read_bytes() == b'made meanwhile' and os.listdir(tmp_path) == ['out.png']
+
+  def no_links(src, dst):  # as on FAT drives and some network mounts
+    raise PermissionError(errno.EPERM, 'Operation not permitted')
+  monkeypatch.setattr(os, 'link', no_links)
+  with pytest.raises(FileExistsError):
+    with files.atomic_path(str(target), overwrite=False) as tmp:
+      pathlib.Path(tmp).write_bytes(b'new')
+  with files.atomic_path(str(tmp_path / 'fresh.png'), overwrite=False) as tmp:
+    pathlib.Path(tmp).write_bytes(b'new')
+  assert (tmp_path / 'fresh.png').read_bytes() == b'new'
+  assert sorted(os.listdir(tmp_path)) == ['fresh.png', 'out.png']
+
+
 def test_load_of_a_file_says_it_is_no_workdir():
   with pytest.raises(UserError, match=r'^/etc/passwd is a file, not a folder: pass the --workdir '
                                       r'of a training run'):
@@ -336,11 +435,11 @@ def test_tiff_keeps_16_bits_and_32_bit_pixels_are_refused(tmp_path):
   image_io.write_array(str(tmp_path / 'out.tif'), grey16)
   np.testing.assert_array_equal(image_io.read_array(str(tmp_path / 'out.tif')), grey16)
   Image.fromarray(np.full((4, 5), np.nan, np.float32)).save(tmp_path / 'nan.tif')
-  with pytest.raises(UserError, match=r'nan.tif holds 32-bit float pixels: convert it to 8 or '
+  with pytest.raises(UserError, match=r'nan.tif holds floating-point pixels: convert it to 8 or '
                                       r'16 bits'):
     image_io.read_array(str(tmp_path / 'nan.tif'))
   Image.fromarray(np.arange(20, dtype=np.int32).reshape(4, 5)).save(tmp_path / 'i32.tif')
-  with pytest.raises(UserError, match='32-bit integer pixels'):
+  with pytest.raises(UserError, match='signed or 32-bit integer pixels'):
     image_io.read_array(str(tmp_path / 'i32.tif'))
   with pytest.raises(UserError, match=r'16-bit images can only be written as PNG \(or TIFF'):
     image_io.check_format('x.tif', np.zeros((4, 5, 3), np.uint16))
