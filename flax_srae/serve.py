@@ -10,6 +10,7 @@ only: one thread per request, one model call at a time; uploads queue for a few 
 slow senders lose their place (docs/serve.md). HEAD and OPTIONS are answered wherever GET or
 any method is. Every refused request gets a one-line text answer and the server keeps serving.
 """
+import collections
 import contextlib
 import errno
 from http.server import BaseHTTPRequestHandler
@@ -90,6 +91,39 @@ def bicubic(image: np.ndarray) -> np.ndarray:
   return y.reshape(y.shape[1:3] + image.shape[2:])
 
 
+class FairSlots:
+  """`count` slots handed out in the order they were asked for: a waiting request is not
+  overtaken by one that arrives as a slot frees (a semaphore lets newcomers barge in, and
+  under steady load some waiters would starve past any deadline)."""
+
+  def __init__(self, count: int):
+    self._free, self._line = count, collections.deque()
+    self._changed = threading.Condition()
+
+  def acquire(self, timeout: Optional[float] = None) -> bool:
+    """Takes a slot, waiting in line at most `timeout` seconds (None: as long as it takes)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with self._changed:
+      me = object()
+      self._line.append(me)
+      while self._line[0] is not me or not self._free:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+          self._line.remove(me)
+          self._changed.notify_all()  # the one behind may be first now
+          return False
+        self._changed.wait(left)
+      self._line.popleft()
+      self._free -= 1
+      self._changed.notify_all()  # the next in line may take another free slot
+      return True
+
+  def release(self) -> None:
+    with self._changed:
+      self._free += 1
+      self._changed.notify_all()
+
+
 class _Server(ThreadingHTTPServer):
   """The HTTP server with what its handlers share: the model, its name, the limits, the page."""
 
@@ -102,7 +136,7 @@ class _Server(ThreadingHTTPServer):
     self.max_pixels = max_pixels
     self.model_lock = threading.Lock()  # one upscale at a time: each may take all the cores
     self.pending = threading.BoundedSemaphore(MAX_PENDING)
-    self.workers = threading.BoundedSemaphore(WORKERS)
+    self.workers = FairSlots(WORKERS)
     self.page = importlib.resources.files('flax_srae').joinpath('web/index.html').read_bytes()
 
 

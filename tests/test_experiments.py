@@ -257,3 +257,46 @@ def test_the_rate_distortion_table_of_a_tiny_run(trained_ae_workdir, tmp_path, m
   with pytest.raises(SystemExit, match='is not a run of d32'):
     monkeypatch.setattr(autoencoder, 'ROWS', {'d32': (32, 0.0)})
     autoencoder.record_row('d32', trained_ae_workdir, 12.0)
+
+
+def _load_script(name: str):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'experiments',
+                                                                   f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(SUN80_DIR), reason='needs ../shared/data/sun80')
+def test_serve_load_measures_a_server_and_writes_its_table(monkeypatch, tmp_path):
+  serve_load = _load_script('serve_load')
+  # Three requests, by one client then two, against the shipped photo model's server: real
+  # figures, tiny levels.
+  monkeypatch.setattr(serve_load, 'LEVELS', ((1, 1), (2, 2)))
+  monkeypatch.setattr(serve_load, 'RESULTS', str(tmp_path / 'load.json'))
+  monkeypatch.setattr(serve_load, 'DOC', str(tmp_path / 'serve.md'))
+  (tmp_path / 'serve.md').write_text('before\n<!-- table:serve_load -->\nold\n'
+                                     '<!-- /table:serve_load -->\nafter\n')
+  serve_load.main([])
+  record = json.loads((tmp_path / 'load.json').read_text())
+  assert [(r['clients'], r['requests'], r['not_200']) for r in record['levels']] == [
+      (1, 1, []), (2, 2, [])]
+  assert all(r['p95_s'] >= r['p50_s'] > 0 and r['resident_mb'] > 100 for r in record['levels'])
+  doc = (tmp_path / 'serve.md').read_text()
+  assert doc.startswith('before\n<!-- table:serve_load -->\n| clients at once |')
+  assert '\n| 2 | 2 | ' in doc and 'old' not in doc and doc.endswith('after\n')
+
+
+def test_readme_figures_of_the_default_run_are_its_record():
+  with open(os.path.join(ROOT, 'experiments', 'results', 'builtin28_edsr.json')) as f:
+    record = json.load(f)
+  model, bicubic = record['methods']['model']['psnr'], record['methods']['bicubic']['psnr']
+  lanczos = record['methods']['lanczos']['psnr']
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    text = ' '.join(f.read().split())
+  assert (f'{record["wall_seconds"] / 60:.1f} minutes in all, and on 2,000 held-out patches PSNR '
+          f'{model:.2f} dB against bicubic\'s {bicubic:.2f} (+{model - bicubic:.2f}) but '
+          f'Lanczos-3\'s {lanczos:.2f}: **the default run does not beat Lanczos-3**') in text
+  assert f'| `configs/sr28.py` | {model:.2f} | {bicubic:.2f} |' in text
+  assert f'Lanczos-3 reaches {lanczos:.2f} dB' in text

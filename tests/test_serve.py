@@ -448,3 +448,33 @@ def test_head_and_options_are_answered_like_the_other_methods(url):
   status, headers, body = _head_or_options(url, 'PUT', '/upscale')
   assert (status, headers['Allow']) == (405, 'POST, OPTIONS')
   assert body == b'/upscale takes POST, not PUT\n'
+
+
+def test_fair_slots_are_handed_out_in_order_and_time_out():
+  slots = serve.FairSlots(1)
+  assert slots.acquire()
+  order = []
+
+  def wait(i):
+    assert slots.acquire(timeout=30)
+    order.append(i)
+    slots.release()
+
+  threads = []
+  for i in range(5):
+    threads.append(threading.Thread(target=wait, args=(i,)))
+    threads[-1].start()
+    time.sleep(0.05)  # in line one after another
+  slots.release()
+  # A newcomer as slots free does not overtake the line.
+  assert slots.acquire(timeout=30)
+  assert order == [0, 1, 2, 3, 4]
+  slots.release()
+  for t in threads:
+    t.join()
+  assert order == [0, 1, 2, 3, 4]
+  assert slots.acquire()
+  started = time.monotonic()
+  assert not slots.acquire(timeout=0.2) and 0.2 <= time.monotonic() - started < 5
+  slots.release()
+  assert slots.acquire(timeout=0)
