@@ -207,7 +207,8 @@ def _refuse_former_autoencoder(saved: dict, directory) -> None:
   """The 'autoencoder' that came before the compressing one (28x28 in, 28x28 out, no code)
   saved no latent_dim. Its weights fit no model of this code: filled in with today's fields,
   loading them fails inside Orbax with a TypeError and resuming calls the checkpoint damaged."""
-  if saved.get('model') == 'autoencoder' and 'latent_dim' not in saved:
+  spec = models.REGISTRY.get(saved.get('model'))
+  if spec is not None and spec.coder and 'latent_dim' not in saved:
     raise UserError(f'{directory} holds a checkpoint of the former uncompressing autoencoder, '
                     f'which this version no longer has: train configs/ae28.py (the compressing '
                     f'autoencoder) in another --workdir')

@@ -341,17 +341,14 @@ class Coder(Model):
 
 
 def _overlap(config) -> int:
-  """Input pixels beyond which an output pixel does not look, rounded up to even and at least
-  16: each 3x3 convolution at input resolution reaches 1 further, ESPCN's 5x5 2 (the cubic
-  upsampling beside them reaches 2); 16 covers the seed family (measured: tiles equal the
-  whole image)."""
-  if config.model == 'edsr':
-    reach = 2 * config.num_blocks + 2
-  elif config.model == 'espcn':
-    reach = 2 + 1 + 1
-  else:
+  """Input pixels beyond which an output pixel does not look (the model's `reach`: each 3x3
+  convolution at input resolution reaches 1 further, a 5x5 2, the cubic upsampling beside them
+  2), rounded up to even and at least 16, which covers the seed family (measured: tiles equal
+  the whole image)."""
+  reach = models.spec(config).reach
+  if reach is None:
     return 16
-  return max(16, reach + reach % 2)
+  return max(16, reach(config) + reach(config) % 2)
 
 
 def _bicubic(x: np.ndarray, scale: int) -> np.ndarray:

@@ -6,8 +6,9 @@ size. The autoencoder compresses images of one size, fixed by its config, into c
 that faster forms of the same layers can be plugged in without changing the parameters
 (`cpu_speedups.layers`).
 """
+import dataclasses
 import functools
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -16,7 +17,6 @@ from flax_srae import image_ops
 
 ModuleDef = Any
 
-MODELS = ('seed', 'seed_residual', 'autoencoder', 'espcn', 'edsr')
 DTYPES = ('float32', 'bfloat16')
 # Padding 1 for the stride-2 convolutions, as PyTorch's: 'SAME' would pad (0, 1) and centre
 # the windows on odd pixels.
@@ -26,7 +26,7 @@ _PAD1 = ((1, 1), (1, 1))
 def is_coder(config) -> bool:
   """Whether `config.model` compresses images into codes (the autoencoder) rather than
   upscaling them."""
-  return config.model == 'autoencoder'
+  return spec(config).coder
 
 
 def scale_of(config) -> int:
@@ -281,9 +281,7 @@ def depth_to_space(y, scale: int = 2):
 
 def architecture_fields(model: str):
   """The config fields that fix `model`'s parameter shapes and meaning."""
-  sizes = {'edsr': ('width', 'num_blocks', 'expansion'), 'espcn': ('width', 'expansion'),
-           'autoencoder': ('features', 'latent_dim', 'hr_size')}
-  return ('model', 'channels') + sizes.get(model, ('features',))
+  return ('model', 'channels') + REGISTRY[model].fields
 
 
 def create_model(config, conv: ModuleDef = nn.Conv,
@@ -295,20 +293,67 @@ def create_model(config, conv: ModuleDef = nn.Conv,
   replacement keeps the class name (`Conv`, `ConvTranspose2x`) to keep the checkpoints'.
   With `config.expansion` > 0 (edsr and espcn) every convolution is an `ExpandedConv` of it,
   for training; `collapse` turns its weights into the plain model's."""
-  if config.model not in MODELS:
+  if config.model not in REGISTRY:
     raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
   dtype = jnp.dtype(config.get('dtype', 'float32'))
   if config.get('expansion', 0):
     conv = functools.partial(ExpandedConv, expansion=config.expansion, conv=conv)
-  if config.model == 'espcn':
-    return SubPixelSR(channels=config.channels, width=config.width, dtype=dtype, conv=conv)
-  if config.model == 'edsr':
-    return ResidualSR(channels=config.channels, width=config.width, num_blocks=config.num_blocks,
-                      dtype=dtype, conv=conv)
-  if config.model == 'autoencoder':
-    return Autoencoder(channels=config.channels, features=tuple(config.features),
-                       latent_dim=config.latent_dim, size=config.hr_size, dtype=dtype, conv=conv,
-                       upsample=upsample)
-  return EncoderDecoder(channels=config.channels, features=tuple(config.features),
-                        residual=config.model == 'seed_residual', dtype=dtype, conv=conv,
-                        upsample=upsample)
+  return REGISTRY[config.model].build(config, conv=conv, upsample=upsample, dtype=dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """One model's declaration: what training, inference, export and checkpoints ask of it."""
+  build: Callable[..., nn.Module]  # (config, conv=, upsample=, dtype=) -> the module
+  fields: Tuple[str, ...]  # config fields that fix its parameters, beside model and channels
+  coder: bool = False  # codes hr_size images into latent_dim values; else upscales x2
+  # hr_size must divide by it: the model sees hr_size / 2 (x2) or hr_size (a coder), and the
+  # seed family's stride-2 encoder halves that, the autoencoder's quarters it.
+  multiple: int = 4
+  # Input pixels an output pixel looks at on either side (the tile overlap); None: the seed
+  # family's, measured (tiles equal the whole image from 16).
+  reach: Optional[Callable[[Any], int]] = None
+  # Whole images of any size by the literature's protocol, and collapsible training blocks
+  # (`expansion`), whose output layer takes `output_in(config)` channels.
+  literature: bool = False
+  output_in: Optional[Callable[[Any], int]] = None
+  onnx: Optional[str] = None  # its builder in onnx_graph.NETWORKS (upscalers)
+
+
+def _seed_family(residual: bool):
+  def build(config, conv, upsample, dtype):
+    return EncoderDecoder(channels=config.channels, features=tuple(config.features),
+                          residual=residual, dtype=dtype, conv=conv, upsample=upsample)
+  return build
+
+
+REGISTRY: Mapping[str, Spec] = {
+    'seed': Spec(_seed_family(residual=False), ('features',), onnx='seed'),
+    'seed_residual': Spec(_seed_family(residual=True), ('features',), onnx='seed_residual'),
+    'autoencoder': Spec(
+        lambda config, conv, upsample, dtype: Autoencoder(
+            channels=config.channels, features=tuple(config.features),
+            latent_dim=config.latent_dim, size=config.hr_size, dtype=dtype, conv=conv,
+            upsample=upsample),
+        ('features', 'latent_dim', 'hr_size'), coder=True),
+    'espcn': Spec(
+        lambda config, conv, upsample, dtype: SubPixelSR(
+            channels=config.channels, width=config.width, dtype=dtype, conv=conv),
+        ('width', 'expansion'), multiple=2, reach=lambda config: 2 + 1 + 1, literature=True,
+        output_in=lambda config: max(1, config.width // 2), onnx='espcn'),
+    'edsr': Spec(
+        lambda config, conv, upsample, dtype: ResidualSR(
+            channels=config.channels, width=config.width, num_blocks=config.num_blocks,
+            dtype=dtype, conv=conv),
+        ('width', 'num_blocks', 'expansion'), multiple=2,
+        reach=lambda config: 2 * config.num_blocks + 2, literature=True,
+        output_in=lambda config: config.width, onnx='edsr'),
+}
+MODELS = tuple(REGISTRY)
+
+
+def spec(config) -> Spec:
+  """The declaration of `config.model`."""
+  if config.model not in REGISTRY:
+    raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
+  return REGISTRY[config.model]

@@ -13,6 +13,7 @@ jax2onnx, which would trace the JAX function instead, was tried and not used: 0.
 mis-convert the slices and padding `upscale` needs, on JAX 0.10 and 0.12, and 0.16+ pin
 orbax-checkpoint below the version this package needs (experiments/README.md, "ONNX").
 """
+import functools
 import itertools
 
 import numpy as np
@@ -21,6 +22,7 @@ from onnx import helper
 from onnx import numpy_helper
 
 from flax_srae import image_ops
+from flax_srae import models
 
 OPSET = 17  # Resize's cubic modes, Pad's pads as an input, DepthToSpace CRD
 INPUT, OUTPUT = 'images', 'upscaled'
@@ -95,7 +97,7 @@ def _layers(params, name: str):
   return (params[f'{name}_{i}'] for i in itertools.count())
 
 
-def _seed_family(g: _Graph, x: str, params, config) -> str:
+def _seed_family(g: _Graph, x: str, params, config, residual: bool = False) -> str:
   conv, up = _layers(params, 'Conv'), _layers(params, 'ConvTranspose2x')
   y = g.relu(g.conv(x, next(conv)))
   y = g.relu(g.conv(y, next(conv), stride=2))
@@ -103,7 +105,8 @@ def _seed_family(g: _Graph, x: str, params, config) -> str:
   y = g.relu(g.conv_transpose2x(y, next(up)))
   y = g.relu(g.conv_transpose2x(y, next(up)))
   y = g.conv(y, next(conv))
-  if config.model == 'seed_residual':
+  del config
+  if residual:
     y = g.add(y, g.upscale2x(x, -0.5, exclude_outside=1))
   return y
 
@@ -132,6 +135,11 @@ def _espcn(g: _Graph, x: str, params, config) -> str:
   y = g.relu(g.conv(x, next(conv)))
   y = g.relu(g.conv(y, next(conv)))
   return _sub_pixel_on_cubic(g, y, x, next(conv))
+
+
+# The upscalers' graphs, named by their `models.Spec.onnx`.
+NETWORKS = {'seed': _seed_family, 'seed_residual': functools.partial(_seed_family, residual=True),
+            'edsr': _edsr, 'espcn': _espcn}
 
 
 def _model(g: _Graph, name: str, inputs, outputs) -> onnx.ModelProto:
@@ -185,7 +193,7 @@ def build_coder(config, params, name: str = 'flax_srae'):
 def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
   """The ONNX model of `Upscaler(config, params, step).upscale` on float32 NHWC input."""
   g = _Graph()
-  network = {'edsr': _edsr, 'espcn': _espcn}.get(config.model, _seed_family)
+  network = NETWORKS[models.spec(config).onnx]
   studio = config.get('protocol') == 'literature' and config.channels == 1
   zero, one = g.const(0.0), g.const(1.0)
   x = g.op('Clip', INPUT, zero, one)

@@ -43,8 +43,9 @@ class EmaTrainState(train_state.TrainState):
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Rejects bad values before anything is loaded or compiled."""
   _check_numbers_finite(config)
-  if config.model not in models.MODELS:
+  if config.model not in models.REGISTRY:
     raise UserError(f'unknown model {config.model!r}: choose one of {", ".join(models.MODELS)}')
+  spec = models.spec(config)
   if config.degradation not in image_ops.DEGRADATIONS:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
                     f'{", ".join(image_ops.DEGRADATIONS)}')
@@ -52,7 +53,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'dtype must be one of {", ".join(models.DTYPES)}, got {config.dtype!r}')
   if config.channels not in (1, 3):
     raise UserError(f'channels must be 1 (grayscale) or 3 (RGB), got {config.channels}')
-  if config.model in ('edsr', 'espcn'):
+  if 'width' in spec.fields:
     if config.width < 1 or config.num_blocks < 0:
       raise UserError(f'{config.model} needs width >= 1 and num_blocks >= 0, got width '
                       f'{config.width}, num_blocks {config.num_blocks}')
@@ -68,10 +69,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if not isinstance(config.expansion, int) or config.expansion < 0:
     raise UserError(f'expansion must be a whole number >= 0 (0: plain convolutions), got '
                     f'{config.expansion}')
-  if config.expansion and config.model not in ('edsr', 'espcn'):
-    raise UserError(f'expansion (collapsible blocks) applies to models edsr and espcn, not '
-                    f'{config.model}: set --config.expansion=0')
-  last_in = config.width if config.model == 'edsr' else max(1, config.width // 2)
+  collapsible = [name for name, s in models.REGISTRY.items() if 'expansion' in s.fields]
+  if config.expansion and 'expansion' not in spec.fields:
+    raise UserError(f'expansion (collapsible blocks) applies to models '
+                    f'{" and ".join(collapsible)}, not {config.model}: set --config.expansion=0')
+  last_in = spec.output_in(config) if spec.output_in else 0
   if config.expansion and last_in == 4 * config.channels:
     # A block adds its input where the widths agree: the output layer would not start at zero.
     raise UserError(f'expansion with {config.model} width {config.width} gives the output layer '
@@ -86,10 +88,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'unknown protocol {config.protocol!r}: choose one of '
                     f'{", ".join(input_pipeline.PROTOCOLS)}')
   if config.protocol == 'literature' and (config.degradation != 'bicubic'
-                                          or config.model not in ('edsr', 'espcn')):
-    raise UserError("protocol 'literature' is x2 super-resolution of whole images of any size "
-                    "from bicubic downscales: set --config.degradation=bicubic and model edsr "
-                    "or espcn")
+                                          or not spec.literature):
+    whole = ' or '.join(name for name, s in models.REGISTRY.items() if s.literature)
+    raise UserError(f"protocol 'literature' is x2 super-resolution of whole images of any size "
+                    f"from bicubic downscales: set --config.degradation=bicubic and model "
+                    f"{whole}")
   if config.shave < 0:
     raise UserError(f'shave must be >= 0, got {config.shave}')
   if config.lr_schedule not in LR_SCHEDULES:
@@ -111,12 +114,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.batch_size % jax.device_count():
     raise UserError(f'batch_size {config.batch_size} must divide by the {jax.device_count()} '
                     f'devices: use a multiple of {jax.device_count()}')
-  # The model sees hr/2 (sr) or hr (autoencoder); the seed family's encoder halves that, the
-  # autoencoder's quarters it.
-  multiple = 2 if config.model in ('edsr', 'espcn') else 4
-  if config.hr_size % multiple or config.hr_size < 12:
-    raise UserError(f'hr_size must be a multiple of {multiple} and at least 12 (the SSIM window) '
-                    f'for model {config.model}, got {config.hr_size}')
+  if config.hr_size % spec.multiple or config.hr_size < 12:
+    raise UserError(f'hr_size must be a multiple of {spec.multiple} and at least 12 (the SSIM '
+                    f'window) for model {config.model}, got {config.hr_size}')
 
 
 def _check_numbers_finite(config, prefix: str = '') -> None:

@@ -140,7 +140,7 @@ def test_evaluate_coder_is_each_method_measured_image_by_image():
     (dict(noise_std=-0.1), 'noise_std must be a finite value >= 0'),
     (dict(noise_std=float('nan')), 'noise_std must be a finite number, got nan'),
     (dict(model='edsr', noise_std=0.2), 'noise_std .* applies to model autoencoder, not edsr'),
-    (dict(protocol='literature', degradation='bicubic'), 'model edsr or espcn'),
+    (dict(protocol='literature', degradation='bicubic'), 'model espcn or edsr'),
 ])
 def test_bad_autoencoder_configs_are_refused_before_any_work(overrides, message, tmp_path):
   config = make_tiny_ae_config()

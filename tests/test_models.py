@@ -1,4 +1,7 @@
+import dataclasses
 import functools
+import os
+import re
 
 import flax.linen as nn
 import jax
@@ -8,7 +11,9 @@ import numpy as np
 import pytest
 
 from flax_srae import image_ops
+from flax_srae import inference
 from flax_srae import models
+from flax_srae import train
 
 
 def _config(model='seed', channels=1, features=(32, 64, 128), latent_dim=32, hr_size=28):
@@ -265,3 +270,31 @@ def test_expanded_edsr_starts_at_cubic_with_more_parameters_to_train():
                                atol=1e-6)
     counts.append(sum(p.size for p in jax.tree.leaves(variables)))
   assert counts[1] > 3 * counts[0]
+
+
+def test_no_module_outside_the_registry_asks_which_model_a_config_names():
+  package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         'flax_srae')
+  asks = re.compile(r"\.model\s*(==|!=|\bin\b|\bnot in\b)|\.get\('model'\)\s*==")
+  for name in sorted(os.listdir(package)):
+    if name.endswith('.py') and name != 'models.py':
+      with open(os.path.join(package, name)) as f:
+        for i, line in enumerate(f, 1):
+          if 'REGISTRY' not in line:
+            assert not asks.search(line), f'{name}:{i}: {line.strip()}'
+
+
+def test_a_model_declared_once_is_known_everywhere(monkeypatch, tiny_config):
+  # A new upscaler: edsr's layers under another name, declared in the registry alone.
+  edsr = models.REGISTRY['edsr']
+  monkeypatch.setitem(models.REGISTRY, 'edsr_deep', dataclasses.replace(
+      edsr, reach=lambda config: 2 * config.num_blocks + 40))
+  monkeypatch.setattr(models, 'MODELS', tuple(models.REGISTRY))
+  tiny_config.model, tiny_config.width, tiny_config.num_blocks = 'edsr_deep', 8, 2
+  train.validate_config(tiny_config)
+  assert models.architecture_fields('edsr_deep') == models.architecture_fields('edsr')
+  assert not models.is_coder(tiny_config) and models.scale_of(tiny_config) == 2
+  assert inference._overlap(tiny_config) == 44  # pylint: disable=protected-access
+  x = jnp.zeros((1, 6, 6, 1))
+  params = models.create_model(tiny_config).init(jax.random.PRNGKey(0), x)['params']
+  assert models.create_model(tiny_config).apply({'params': params}, x).shape == (1, 12, 12, 1)

@@ -134,7 +134,7 @@ def test_bad_edsr_size_rejected(tiny_config, tmp_path):
     ('train_split', 'train[99:]', 'is empty'),
     ('train_split', 'train[:50%', 'cannot parse split'),
     ('protocol', 'papers', 'unknown protocol'),
-    ('protocol', 'literature', 'set --config.degradation=bicubic and model edsr or espcn'),
+    ('protocol', 'literature', 'set --config.degradation=bicubic and model espcn or edsr'),
     ('lr_schedule', 'step', 'unknown lr_schedule'),
     ('warmup_steps', 6, r'warmup_steps must be in \[0, num_train_steps\)'),
     ('warmup_steps', 1, "warmup_steps \\(1\\) applies to lr_schedule 'cosine' only"),
@@ -143,7 +143,7 @@ def test_bad_edsr_size_rejected(tiny_config, tmp_path):
     ('shave', -1, 'shave must be >= 0'),
     ('mse_finetune', 1.5, r'mse_finetune .* must be in \[0, 1\]'),
     ('expansion', -1, 'expansion must be a whole number >= 0'),
-    ('expansion', 2, 'expansion .* applies to models edsr and espcn, not seed_residual'),
+    ('expansion', 2, 'expansion .* applies to models espcn and edsr, not seed_residual'),
 ])
 def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message):
   tiny_config[field] = value
