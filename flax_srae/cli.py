@@ -2,7 +2,7 @@
 import errno
 import os
 import sys
-from typing import Callable
+from typing import Callable, Iterable, Union
 
 from absl import app
 from absl import flags
@@ -84,11 +84,13 @@ def _parse_flags(argv):
     sys.exit(1)
 
 
-def run(command: Callable[[], object], quiet: bool = False, speedups: bool = True) -> None:
+def run(command: Callable[[], object], quiet: bool = False,
+        speedups: Union[bool, Iterable[str]] = True) -> None:
   """Runs `command` as an absl program that takes no positional arguments.
 
   Before it, and so before JAX starts: the process-wide CPU settings
-  (`cpu_speedups.configure`), unless `speedups` is False (the command then chooses them); with
+  (`cpu_speedups.configure`: all, those named by `speedups`, or none when it is False and the
+  command chooses them); with
   `quiet`, log messages below warnings are dropped unless --verbosity is given. A mistake in
   the flags, a UserError or a full disk ends the program with a one-line message on stderr and
   exit status 1.
@@ -99,7 +101,8 @@ def run(command: Callable[[], object], quiet: bool = False, speedups: bool = Tru
     if quiet and not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)
     if speedups:
-      logging.info('CPU settings: %s', ', '.join(cpu_speedups.configure()) or 'none')
+      chosen = cpu_speedups.SPEEDUPS if speedups is True else speedups
+      logging.info('CPU settings: %s', ', '.join(cpu_speedups.configure(chosen)) or 'none')
     sys.unraisablehook = _drop_closed_loop_callbacks
     try:
       command()

@@ -63,14 +63,30 @@ def configure(speedups: Iterable[str] = SPEEDUPS) -> list:
   return done
 
 
-def _keep_freed_memory() -> bool:
-  if sys.platform != 'linux' or any(name in os.environ for name in GLIBC_SETTINGS):
-    return False
+def _glibc():
+  """The C library when it is glibc (not musl, not macOS), else None."""
+  if sys.platform != 'linux':
+    return None
   try:
     libc = ctypes.CDLL(None)
   except OSError:
+    return None
+  return libc if hasattr(libc, 'gnu_get_libc_version') else None  # only glibc has it
+
+
+def give_back_freed_memory() -> bool:
+  """Returns the memory freed so far to the OS (glibc's malloc_trim): a long-running server's
+  threads each leave freed memory in their own arena, and its size would otherwise creep up
+  with every request of a new size or count of threads. Whether anything was given back."""
+  libc = _glibc()
+  return bool(libc and libc.malloc_trim(0))
+
+
+def _keep_freed_memory() -> bool:
+  if any(name in os.environ for name in GLIBC_SETTINGS):
     return False
-  if not hasattr(libc, 'gnu_get_libc_version'):  # only glibc has it (musl does not)
+  libc = _glibc()
+  if libc is None:
     return False
   return all(libc.mallopt(param, KEEP_BELOW) == 1
              for param in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD))

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -32,6 +33,7 @@ from absl import logging
 import numpy as np
 
 from flax_srae import cli
+from flax_srae import cpu_speedups
 from flax_srae import evaluation
 from flax_srae import image_io
 from flax_srae import inference
@@ -41,8 +43,11 @@ MAX_BYTES = 50_000_000
 # 2048x2048 input: the 16-megapixel output of a 4-channel 16-bit image takes a few GB on its
 # way to a PNG.
 MAX_PIXELS = 2048 * 2048
-# An upload is admitted (at most MAX_PENDING at once, else 503 at once), its body read at a
-# minimum rate, then it waits up to QUEUE_SECONDS for one of WORKERS (decode, upscale, PNG).
+# An upload's body is read (at most MAX_READING at once: past that, the slowest reader is cut
+# off for the newcomer), then it queues (at most MAX_PENDING, else 503 at once) up to
+# QUEUE_SECONDS for one of WORKERS (decode, upscale, PNG). One upscale takes about a second
+# on 2 cores: a class of 20 sharing a page needs the queue to hold them for about 20 s.
+MAX_READING = 32
 MAX_PENDING = 32
 WORKERS = 4
 QUEUE_SECONDS = 30
@@ -124,6 +129,30 @@ class FairSlots:
       self._changed.notify_all()
 
 
+class Readers:
+  """The uploads whose bodies are being read, at most `count`. When all places are taken, the
+  reader receiving the slowest, if it is below MIN_BODY_RATE, is cut off for the newcomer: a
+  crowd of connections sending nothing cannot keep uploads out."""
+
+  def __init__(self, count: int):
+    self.count, self._reading, self._lock = count, set(), threading.Lock()
+
+  def enter(self, handler) -> bool:
+    with self._lock:
+      if len(self._reading) >= self.count:
+        slowest = min(self._reading, key=lambda h: h.body_rate())
+        if slowest.body_rate() >= MIN_BODY_RATE:
+          return False
+        self._reading.remove(slowest)
+        slowest.cut_off()
+      self._reading.add(handler)
+      return True
+
+  def leave(self, handler) -> None:
+    with self._lock:
+      self._reading.discard(handler)
+
+
 class _Server(ThreadingHTTPServer):
   """The HTTP server with what its handlers share: the model, its name, the limits, the page."""
 
@@ -135,6 +164,7 @@ class _Server(ThreadingHTTPServer):
     self.max_bytes = max_bytes
     self.max_pixels = max_pixels
     self.model_lock = threading.Lock()  # one upscale at a time: each may take all the cores
+    self.readers = Readers(MAX_READING)
     self.pending = threading.BoundedSemaphore(MAX_PENDING)
     self.workers = FairSlots(WORKERS)
     self.page = importlib.resources.files('flax_srae').joinpath('web/index.html').read_bytes()
@@ -195,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
   error_message_format = '%(message)s\n'
   server: _Server
   body_read = False
+  body_started, body_got = None, 0  # of the body being read, for `body_rate`
 
   def do_GET(self):  # pylint: disable=invalid-name
     self._answer()
@@ -211,8 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
     if (self.command, urlsplit(self.path).path) == ('POST', '/upscale'):
       try:
         self._check_length()
+        self._check_queue()
       except _Refused as e:
-        self._send(e.status, TEXT, f'{e}\n'.encode(), {})
+        self._send(e.status, TEXT, f'{e}\n'.encode(), e.headers)
         return False  # answered: http.server reads nothing more of this request
     return super().handle_expect_100()
 
@@ -249,8 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
     """(status, content type, body, extra headers) of the request, or raises _Refused. HEAD
     is answered as GET without the body."""
     url = urlsplit(self.path)
-    if self.command == 'OPTIONS' and url.path in ROUTES:
-      return 204, TEXT, b'', {'Allow': _allowed(url.path)}
+    if self.command == 'OPTIONS' and (url.path in ROUTES or self.path == '*'):
+      allow = _allowed(url.path) if url.path in ROUTES else ', '.join(
+          sorted({m for path in ROUTES for m in _allowed(path).split(', ')}))
+      return 200, TEXT, b'', {'Allow': allow}
     method = 'GET' if self.command == 'HEAD' else self.command
     handlers = {('GET', '/'): self._page, ('GET', '/model'): self._model,
                 ('POST', '/upscale'): lambda: self._upscale(url.query)}
@@ -278,14 +312,14 @@ class _Handler(BaseHTTPRequestHandler):
       raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
                           f'model')
     self._check_length()  # too large is final; busy (below) is for a moment
+    self._check_queue()
+    body = self._read_body()
     if not self.server.pending.acquire(blocking=False):
-      raise _Refused(503, f'busy: {MAX_PENDING} uploads are waiting or being processed; send '
-                          f'it again in a moment', {'Retry-After': RETRY_AFTER})
+      self._queue_full()
     try:
-      body = self._read_body()
       if not self.server.workers.acquire(timeout=QUEUE_SECONDS):
-        raise _Refused(503, f'busy: no upload finished within {QUEUE_SECONDS} s; send it '
-                            f'again in a moment', {'Retry-After': RETRY_AFTER})
+        raise _Refused(503, f'busy: no worker came free in {QUEUE_SECONDS} s of waiting in the '
+                            f'queue; send it again in a moment', {'Retry-After': RETRY_AFTER})
       try:
         return self._upscale_upload(body, method)
       finally:
@@ -293,7 +327,36 @@ class _Handler(BaseHTTPRequestHandler):
     finally:
       self.server.pending.release()
 
+  def _check_queue(self) -> None:
+    """Refuses (503) an upload while the queue is full, before its body is read."""
+    if self.server.pending.acquire(blocking=False):
+      self.server.pending.release()
+    else:
+      self._queue_full()
+
+  def _queue_full(self):
+    raise _Refused(503, f'busy: {MAX_PENDING} uploads are waiting or being processed; send it '
+                        f'again in a moment', {'Retry-After': RETRY_AFTER})
+
+  def body_rate(self) -> float:
+    """Bytes per second of the body being read so far (a fresh reader's counts as fast)."""
+    elapsed = time.monotonic() - self.body_started
+    return float('inf') if elapsed < 1 else self.body_got / elapsed
+
+  def cut_off(self) -> None:
+    """Ends the body being read, as if the client had stopped sending (408)."""
+    try:
+      self.connection.shutdown(socket.SHUT_RD)
+    except OSError:
+      pass  # already gone
+
   def _upscale_upload(self, body: bytes, method: str):
+    try:
+      return self._upscale_in(body, method)
+    finally:
+      cpu_speedups.give_back_freed_memory()
+
+  def _upscale_in(self, body: bytes, method: str):
     with tempfile.TemporaryDirectory() as tmp:
       image = self._decode(body, os.path.join(tmp, 'upload'))
       upscale = self.server.upscaler.upscale if method == 'model' else bicubic
@@ -348,6 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
       if keep:
         chunks.append(chunk)
       got += len(chunk)
+      self.body_got = got
     self.connection.settimeout(self.timeout)  # for writing the answer
     return b''.join(chunks), got
 
@@ -355,8 +419,15 @@ class _Handler(BaseHTTPRequestHandler):
     length = self._check_length()
     if length == 0:
       raise _Refused(400, 'empty upload: send the image file as the request body')
+    self.body_started, self.body_got = time.monotonic(), 0
+    if not self.server.readers.enter(self):
+      raise _Refused(503, f'busy: {MAX_READING} uploads are being received; send it again in a '
+                          f'moment', {'Retry-After': RETRY_AFTER})
     self.body_read = True
-    body, got = self._read(length)
+    try:
+      body, got = self._read(length)
+    finally:
+      self.server.readers.leave(self)
     if got < length:
       raise _Refused(408, f'upload stopped after {got:,} of {length:,} bytes (a body must '
                           f'arrive at {MIN_BODY_RATE:,} bytes/s or more, within '
@@ -435,6 +506,10 @@ def _define_flags():
   flags.mark_flag_as_required('model')
 
 
+# Training's glibc setting keeps a process's peak memory for speed; a server that runs for days
+# and handles images of every size gives it back instead.
+SPEEDUPS = tuple(s for s in cpu_speedups.SPEEDUPS if s != 'keep_freed_memory')
+
 if __name__ == '__main__':
   _define_flags()
-  cli.run(_main, quiet=True)
+  cli.run(_main, quiet=True, speedups=SPEEDUPS)

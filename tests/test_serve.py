@@ -237,8 +237,8 @@ def test_a_full_queue_answers_503_with_retry_after_and_serves_again_once_free(
     started = time.monotonic()
     status, headers, body = request(serve.url_of(server) + 'upscale', images[0].read_bytes())
     assert 1 <= time.monotonic() - started < 10  # it waited its turn in the queue first
-    assert (status, body) == (503, b'busy: no upload finished within 1 s; send it again in a '
-                                   b'moment\n')
+    assert (status, body) == (503, b'busy: no worker came free in 1 s of waiting in the queue; '
+                                   b'send it again in a moment\n')
     assert headers['Retry-After'] == serve.RETRY_AFTER
     for _ in range(serve.MAX_PENDING):  # the queue itself full: refused at once
       server.pending.acquire()
@@ -391,6 +391,47 @@ def test_slow_senders_hold_no_worker_and_lose_their_place(url, images, monkeypat
   assert time.monotonic() - started < 10  # each was cut after about a second
 
 
+def test_connections_sending_nothing_cannot_keep_uploads_out(url, images, monkeypatch):
+  monkeypatch.setattr(serve, 'BODY_GRACE_SECONDS', 60)  # only being crowded out ends them
+  idle = [_connect(url) for _ in range(serve.MAX_READING)]
+  for conn in idle:  # every reading place taken by a body that never comes
+    conn.sendall(b'POST /upscale HTTP/1.1\r\nContent-Length: 50000\r\n\r\n')
+  time.sleep(1.5)  # each has been silent for longer than a second
+  started = time.monotonic()
+  assert request(url + 'upscale', images[0].read_bytes())[0] == 200
+  assert time.monotonic() - started < 20
+  cut = 0
+  for conn in idle:
+    conn.settimeout(0.5)
+    try:
+      cut += conn.recv(100).startswith(b'HTTP/1.1 408')
+    except socket.timeout:
+      pass  # still waiting: not the one crowded out
+    conn.close()
+  assert cut == 1
+
+
+def test_a_full_queue_refuses_before_100_continue(upscaler, images):
+  server = serve.make_server(upscaler, 'tiny')
+  for _ in range(serve.MAX_PENDING):
+    server.pending.acquire()
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    address = server.server_address
+    conn = http.client.HTTPConnection(address[0], address[1], timeout=60)
+    conn.putrequest('POST', '/upscale')
+    conn.putheader('Content-Length', '5000')
+    conn.putheader('Expect', '100-continue')
+    conn.endheaders()  # no body: the answer comes without it
+    response = conn.getresponse()
+    assert (response.status, response.headers['Retry-After']) == (503, serve.RETRY_AFTER)
+    conn.close()
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
 def test_a_declared_body_above_the_limit_is_refused_at_once_without_expect(url):
   with _connect(url) as conn:
     started = time.monotonic()
@@ -413,6 +454,7 @@ def test_twenty_users_at_once_are_all_answered(url, upscaler, tmp_path):
     t.start()
   for t in threads:
     t.join(timeout=120)
+  assert None not in answers, 'some uploads were not answered within 120 s'
   assert [a[0] for a in answers] == [200] * 20
   for body, (_, _, answer) in zip(bodies, answers):
     expected = upscaler.upscale(np.asarray(Image.open(io.BytesIO(body))))
@@ -442,7 +484,9 @@ def test_head_and_options_are_answered_like_the_other_methods(url):
   for path, allow in (('/', 'GET, HEAD, OPTIONS'), ('/model', 'GET, HEAD, OPTIONS'),
                       ('/upscale', 'POST, OPTIONS')):
     status, headers, body = _head_or_options(url, 'OPTIONS', path)
-    assert (status, headers['Allow'], body) == (204, allow, b'')
+    assert (status, headers['Allow'], body) == (200, allow, b'')
+  status, headers, _ = _head_or_options(url, 'OPTIONS', '*')
+  assert (status, headers['Allow']) == (200, 'GET, HEAD, OPTIONS, POST')
   status, _, body = _head_or_options(url, 'OPTIONS', '/nope')
   assert status == 404 and body.startswith(b'no page /nope')
   status, headers, body = _head_or_options(url, 'PUT', '/upscale')
@@ -464,7 +508,8 @@ def test_fair_slots_are_handed_out_in_order_and_time_out():
   for i in range(5):
     threads.append(threading.Thread(target=wait, args=(i,)))
     threads[-1].start()
-    time.sleep(0.05)  # in line one after another
+    while len(slots._line) < i + 1:  # pylint: disable=protected-access
+      time.sleep(0.01)  # in line one after another
   slots.release()
   # A newcomer as slots free does not overtake the line.
   assert slots.acquire(timeout=30)
