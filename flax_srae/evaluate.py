@@ -94,7 +94,7 @@ def _evaluate_upscaler(model: inference.Upscaler, split: str, mesh, shave, y_cha
   """({'protocol', 'num_images', 'methods'}, the sample grid's (columns, labels)) of a x2
   model against the classic upscalers."""
   config = model.config
-  whole = config.protocol == 'literature'
+  whole = input_pipeline.protocol_of(config).whole_images
   if whole and shave is not None:
     with config.unlocked():
       config.shave = shave
@@ -120,13 +120,10 @@ def _evaluate_upscaler(model: inference.Upscaler, split: str, mesh, shave, y_cha
                                 y_channel=y_channel, ensemble=ensemble, rgb=rgb)
   if whole:
     on = 'RGB' if rgb else 'studio-range Y'
-    protocol = (f'{len(eval_data)} whole images, PIL bicubic downscale, {on} of 8-bit-rounded '
-                f'output, shave {shave} px')
   else:
-    channels = ('Y (BT.601) of 8-bit-rounded images' if y_channel
-                else 'grayscale' if config.channels == 1 else 'RGB')
-    protocol = (f'{len(eval_data)} images of {config.hr_size}x{config.hr_size}, {channels}, '
-                f'shave {shave} px')
+    on = ('Y (BT.601) of 8-bit-rounded images' if y_channel
+          else 'grayscale' if config.channels == 1 else 'RGB')
+  protocol = input_pipeline.protocol_of(config).describe(config, len(eval_data), on, shave)
   protocol += ', PSNR per image then averaged, SSIM 11x11 Gaussian (sigma 1.5)'
   if ensemble:
     protocol += ", the model's self-ensemble (mean over 8 rotations and flips)"

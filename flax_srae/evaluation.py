@@ -124,7 +124,7 @@ def evaluate(model, params, eval_data, config, mesh: jax.sharding.Mesh, *,
   by `evaluate_coder` against `pca_fit` (`fit_pca`) and the area code, whatever `methods`."""
   if models.is_coder(config):
     return evaluate_coder(model, params, eval_data, config, mesh, pca_fit)
-  if config.protocol == 'literature':
+  if input_pipeline.protocol_of(config).whole_images:
     return evaluate_whole(model, params, eval_data, mesh, methods=methods,
                           shave=config.shave if shave is None else shave, ensemble=ensemble,
                           rgb=rgb)
@@ -140,7 +140,7 @@ def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh,
   are `coder_sample_columns`."""
   if models.is_coder(config):
     return coder_sample_columns(model, params, eval_data, config, mesh, pca_fit)
-  if config.protocol == 'literature':
+  if input_pipeline.protocol_of(config).whole_images:
     lr, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
                                          config.num_samples)
   else:

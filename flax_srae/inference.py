@@ -183,7 +183,7 @@ class Upscaler(Model):
 
   def __init__(self, config: ml_collections.ConfigDict, params, step: int):
     super().__init__(config, params, step)
-    self.studio_luma = config.get('protocol') == 'literature' and config.channels == 1
+    self.studio_luma = input_pipeline.protocol_of(config).studio_luma(config)
     self.overlap = _overlap(config)
 
   def _run(self, x: np.ndarray, batch_size: int, tile: int, overlap: int,

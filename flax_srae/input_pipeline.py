@@ -64,7 +64,39 @@ def parse_split(spec: str) -> Split:
   return Split(m['name'], m['start'], m['stop'])
 
 
-PROTOCOLS = ('patches', 'literature')
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """How the task is posed and measured, chosen once from `config.protocol` (`protocol_of`).
+  'patches': hr_size patches of [0, 1] images, made low-resolution on the device by
+  `config.degradation`, measured on fixed eval patches against the project's bicubic.
+  'literature' (the super-resolution papers' x2): whole images paired once with their PIL
+  bicubic downscale, measured whole on studio-range luma with a border shaved, against
+  bicubic; a grayscale model sees that luma."""
+  name: str
+  whole_images: bool  # train on crops of whole-image pairs, evaluate whole images
+
+  def studio_luma(self, config) -> bool:
+    """Whether the model's input and output are studio-range luma (not [0, 1] grey)."""
+    return self.whole_images and config.channels == 1
+
+  def describe(self, config, images: int, on: str, shave: int) -> str:
+    """The measuring protocol, for results and tables (`on`: the channels compared)."""
+    if self.whole_images:
+      return (f'{images} whole images, PIL bicubic downscale, {on} of 8-bit-rounded output, '
+              f'shave {shave} px')
+    return f'{images} images of {config.hr_size}x{config.hr_size}, {on}, shave {shave} px'
+
+
+PROTOCOLS = {name: Protocol(name, whole) for name, whole in (('patches', False),
+                                                           ('literature', True))}
+
+
+def protocol_of(config) -> Protocol:
+  """The protocol of `config` (configs saved before protocols existed: 'patches')."""
+  name = config.get('protocol', 'patches')
+  if name not in PROTOCOLS:
+    raise UserError(f'unknown protocol {name!r}: choose one of {", ".join(PROTOCOLS)}')
+  return PROTOCOLS[name]
 
 
 @dataclasses.dataclass
@@ -335,7 +367,7 @@ def pair_batch(pairs, seed: int, step: int, batch_size: int, lr_size: int, augme
 def batch(data: 'Data', config, step: int, rows: slice = slice(None)) -> dict:
   """`rows` of the training batch for `step`: {'hr'} (degraded on the device) or, for the
   literature protocol, {'lr', 'hr'} crops of precomputed pairs."""
-  if config.protocol == 'literature':
+  if protocol_of(config).whole_images:
     return pair_batch(data.train, config.seed, step, config.batch_size, config.hr_size // 2,
                       config.augment, rows)
   return {'hr': train_batch(data.train, config.seed, step, config.batch_size, config.hr_size,
@@ -396,7 +428,7 @@ def load_eval(config, split: Optional[str] = None):
   """The eval data of `split` (default: `config.eval_split`) under `config.protocol`: fixed
   patches (or whole images of exactly hr_size), or whole-image pairs."""
   split = split or config.eval_split
-  if config.protocol == 'literature':
+  if protocol_of(config).whole_images:
     return literature_pairs(config, split, shave=config.shave)
   images = load_split(config, split)
   check_images(images, split, config)
@@ -409,7 +441,7 @@ def load(config) -> Data:
     raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
                     f'{", ".join(image_ops.DEGRADATIONS)}')
   check_disjoint(config)
-  if config.protocol == 'literature':
+  if protocol_of(config).whole_images:
     train = literature_pairs(config, config.train_split, crop=config.hr_size // 2)
   else:
     train = load_split(config, config.train_split)

@@ -22,6 +22,7 @@ from onnx import helper
 from onnx import numpy_helper
 
 from flax_srae import image_ops
+from flax_srae import input_pipeline
 from flax_srae import models
 
 OPSET = 17  # Resize's cubic modes, Pad's pads as an input, DepthToSpace CRD
@@ -194,7 +195,7 @@ def build(config, params, name: str = 'flax_srae') -> onnx.ModelProto:
   """The ONNX model of `Upscaler(config, params, step).upscale` on float32 NHWC input."""
   g = _Graph()
   network = NETWORKS[models.spec(config).onnx]
-  studio = config.get('protocol') == 'literature' and config.channels == 1
+  studio = input_pipeline.protocol_of(config).studio_luma(config)
   zero, one = g.const(0.0), g.const(1.0)
   x = g.op('Clip', INPUT, zero, one)
   if studio:

@@ -84,11 +84,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                'num_samples'):
     if config[name] <= 0:
       raise UserError(f'{name} must be positive, got {config[name]}')
-  if config.protocol not in input_pipeline.PROTOCOLS:
-    raise UserError(f'unknown protocol {config.protocol!r}: choose one of '
-                    f'{", ".join(input_pipeline.PROTOCOLS)}')
-  if config.protocol == 'literature' and (config.degradation != 'bicubic'
-                                          or not spec.literature):
+  protocol = input_pipeline.protocol_of(config)
+  if protocol.whole_images and (config.degradation != 'bicubic' or not spec.literature):
     whole = ' or '.join(name for name, s in models.REGISTRY.items() if s.literature)
     raise UserError(f"protocol 'literature' is x2 super-resolution of whole images of any size "
                     f"from bicubic downscales: set --config.degradation=bicubic and model "
@@ -334,7 +331,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   mesh = parallel.create_mesh()
   rows = parallel.process_rows(mesh, config.batch_size)
   logging.info('data: %s, %d train images, %d eval %s', config.dataset, len(data.train),
-               len(data.eval), 'whole images' if config.protocol == 'literature'
+               len(data.eval), 'whole images' if input_pipeline.protocol_of(config).whole_images
                else f'patches of {config.hr_size}x{config.hr_size}')
   logging.info('data parallel on %d %s devices in %d process(es): %d images per device, rows '
                '%d:%d of each batch from this process', jax.device_count(),

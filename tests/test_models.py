@@ -272,10 +272,11 @@ def test_expanded_edsr_starts_at_cubic_with_more_parameters_to_train():
   assert counts[1] > 3 * counts[0]
 
 
-def test_no_module_outside_the_registry_asks_which_model_a_config_names():
+def test_no_module_outside_the_registry_asks_which_model_or_protocol_a_config_names():
   package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          'flax_srae')
-  asks = re.compile(r"\.model\s*(==|!=|\bin\b|\bnot in\b)|\.get\('model'\)\s*==")
+  asks = re.compile(r"\.(model|protocol)\s*(==|!=|\bin\b|\bnot in\b)|"
+                    r"\.get\('(model|protocol)'\)\s*==")
   for name in sorted(os.listdir(package)):
     if name.endswith('.py') and name != 'models.py':
       with open(os.path.join(package, name)) as f:
