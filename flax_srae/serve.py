@@ -389,16 +389,16 @@ class _Handler(BaseHTTPRequestHandler):
                           f'--max_bytes={length} to allow it')
     return length
 
-  def _read(self, length: int, keep: bool = True, seconds: float = UPLOAD_SECONDS,
-            min_rate: float = MIN_BODY_RATE):
-    """Up to `length` bytes of the body, in chunks, while they keep up `min_rate` bytes/s
+  def _read(self, length: int, keep: bool = True, seconds: Optional[float] = None):
+    """Up to `length` bytes of the body, in chunks, while they keep up MIN_BODY_RATE bytes/s
     after BODY_GRACE_SECONDS and within `seconds` for them all: (the bytes read, or b''
-    unless `keep`; how many came)."""
+    unless `keep`; how many came). `seconds` defaults to UPLOAD_SECONDS."""
+    seconds = UPLOAD_SECONDS if seconds is None else seconds
     chunks, got = [], 0
     start = time.monotonic()
     while got < length:
       now = time.monotonic()
-      left = min(start + seconds, start + BODY_GRACE_SECONDS + got / min_rate) - now
+      left = min(start + seconds, start + BODY_GRACE_SECONDS + got / MIN_BODY_RATE) - now
       if left <= 0:
         break
       self.connection.settimeout(left)

@@ -252,6 +252,7 @@ def test_a_folders_output_must_be_a_folder(trained_workdir, tmp_path):
   assert not (tmp_path / 'x.png').exists()
 
 
+@pytest.mark.slow
 def test_a_folder_reads_every_format_a_single_file_does(trained_workdir, tmp_path):
   src = tmp_path / 'in'
   src.mkdir()
