@@ -36,7 +36,7 @@ def _workloads():
   from flax_srae import image_io, image_ops, input_pipeline
   sun80 = os.path.join(SHARED, 'sun80')
   photos = sorted(f for f in os.listdir(sun80) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
-  luma = np.asarray(image_ops.luma(image_io.to_float(image_io.read_array(
+  luma = np.asarray(image_ops.luma(image_ops.to_float(image_io.read_array(
       os.path.join(sun80, photos[70])))))
   config = mnist.get_config()
   config.data_dir = os.path.join(SHARED, 'mnist')

@@ -30,7 +30,6 @@ import numpy as np
 from flax_srae import checkpointing
 from flax_srae import cli
 from flax_srae import files
-from flax_srae import image_ops
 from flax_srae import inference
 from flax_srae import models
 from flax_srae.errors import UserError
@@ -190,7 +189,7 @@ def _stablehlo_coder(coder: inference.Coder) -> dict:
   programs = {}
   for name, (method, shape) in parts.items():
     def run(x, method=method):
-      x = jnp.clip(x, 0.0, 1.0) if method == 'encode' else x
+      x = inference.network_input(x, studio_luma=False) if method == 'encode' else x
       return inference.forward(model, coder.params, x, chunk_pixels=None, method=method)
     exported = jax.export.export(jax.jit(run), platforms=('cpu', 'cuda', 'tpu'))(
         jax.ShapeDtypeStruct(shape, jnp.float32))
@@ -204,13 +203,9 @@ def _stablehlo(upscaler: inference.Upscaler) -> bytes:
   model = models.create_model(upscaler.config)
 
   def upscale(x):
-    x = jnp.clip(x, 0.0, 1.0)
-    if upscaler.studio_luma:
-      x = image_ops.to_studio_range(x)
+    x = inference.network_input(x, upscaler.studio_luma)
     y = inference.forward(model, upscaler.params, x, chunk_pixels=None)
-    if upscaler.studio_luma:
-      y = image_ops.from_studio_range(y)
-    return jnp.clip(y, 0.0, 1.0)
+    return inference.network_output(y, upscaler.studio_luma)
 
   batch, height, width = jax.export.symbolic_shape('batch, 2*half_height, 2*half_width')
   images = jax.ShapeDtypeStruct((batch, height, width, upscaler.config.channels), jnp.float32)

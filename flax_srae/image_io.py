@@ -117,11 +117,6 @@ def read_array(path: str, max_pixels: int = MAX_PIXELS, formats=READ_FORMATS) ->
     raise UserError(f'cannot read image {path}: {e}; remove or replace the file') from e
 
 
-def to_float(arr: np.ndarray) -> np.ndarray:
-  """uint8/uint16 pixels -> float32 in [0, 1]."""
-  return arr.astype(np.float32) / np.iinfo(arr.dtype).max
-
-
 def check_format(path: str, arr: np.ndarray) -> None:
   """Raises UserError unless `arr` (HW/HWC, uint8/uint16) can be stored as `path`'s format."""
   ext = os.path.splitext(path)[1].lower()

@@ -1,7 +1,8 @@
-"""Pixel operations on NHWC arrays in [0, 1]: colour conversions, resizing, degradation.
+"""Pixel operations on NHWC arrays in [0, 1]: conversions from and to integer pixels, colour
+conversions, resizing, degradation.
 
-Pure jax.numpy (numpy arrays go in as well): the one home of the luma weights, the classic
-upscalers and the low-resolution input every model is trained on.
+Pure jax.numpy (numpy arrays go in as well): the one home of the pixel scale, the luma
+weights, the classic upscalers and the low-resolution input every model is trained on.
 """
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,20 @@ YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR).astype(np.float32)
 STUDIO_OFFSET, STUDIO_GAIN = 16.0 / 255.0, 219.0 / 255.0
 
 DEGRADATIONS = ('area', 'bicubic')
+
+
+def to_float(pixels: np.ndarray) -> np.ndarray:
+  """uint8 / uint16 pixels -> float32 in [0, 1], over the integer type's whole range."""
+  return pixels.astype(np.float32) / np.iinfo(pixels.dtype).max
+
+
+def to_pixels(x: np.ndarray, dtype) -> np.ndarray:
+  """Float images -> `dtype`, clipped to [0, 1] first: integer types rounded over their whole
+  range (the inverse of `to_float`), float types as they are."""
+  x = np.clip(x, 0.0, 1.0)
+  if np.issubdtype(dtype, np.integer):
+    return np.round(x * np.iinfo(dtype).max).astype(dtype)
+  return x.astype(dtype)
 
 
 def luma(rgb):

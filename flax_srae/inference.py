@@ -81,6 +81,21 @@ def self_ensemble(run, x):
   return sum(_turn_back(run(_turn(x, *t)), *t) for t in _DIHEDRAL) / len(_DIHEDRAL)
 
 
+def network_input(x, studio_luma: bool):
+  """Float images -> what an upscaling network takes: clipped to [0, 1] and, for a model of
+  the literature's luma protocol, moved to the studio range it was trained on. numpy or JAX:
+  `upscale`, the StableHLO export and (in ONNX operators, checked against `upscale`) the ONNX
+  graph all go through it."""
+  x = x.clip(0.0, 1.0)
+  return image_ops.to_studio_range(x) if studio_luma else x
+
+
+def network_output(y, studio_luma: bool):
+  """The inverse of `network_input` for the network's output, clipped to [0, 1]."""
+  y = image_ops.from_studio_range(y) if studio_luma else y
+  return y.clip(0.0, 1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Layout:
   """How a caller laid out its images: given back the same way (`_from_batch`)."""
@@ -109,7 +124,7 @@ def _to_batch(images) -> Tuple[np.ndarray, _Layout]:
                     f'or 4 (RGBA) are supported')
   dtype = images.dtype
   if dtype == np.uint8 or dtype == np.uint16:
-    return x.astype(np.float32) / np.iinfo(dtype).max, layout
+    return image_ops.to_float(x), layout
   if not np.issubdtype(dtype, np.floating):
     raise UserError(f'images must be uint8, uint16 or float in [0, 1], got {dtype}')
   if not np.isfinite(x).all():
@@ -119,14 +134,6 @@ def _to_batch(images) -> Tuple[np.ndarray, _Layout]:
     raise UserError(f'float images must be in [0, 1], these span [{lo:g}, {hi:g}]: divide '
                     f'by their maximum (255 for 8-bit values)')
   return np.clip(x.astype(np.float32), 0.0, 1.0), layout
-
-
-def _as_dtype(y: np.ndarray, dtype) -> np.ndarray:
-  """Float pixels clipped to [0, 1] as `dtype`: integers rounded over their full range."""
-  y = np.clip(y, 0.0, 1.0)
-  if np.issubdtype(dtype, np.integer):
-    return np.round(y * np.iinfo(dtype).max).astype(dtype)
-  return y.astype(dtype)
 
 
 def _from_batch(y: np.ndarray, layout: _Layout, scale: int = 1) -> np.ndarray:
@@ -140,7 +147,7 @@ def _from_batch(y: np.ndarray, layout: _Layout, scale: int = 1) -> np.ndarray:
     shape[-1] = y.shape[-1]
   elif y.shape[-1] != 1:  # channels where the input had none (grey into a colour model)
     shape.append(y.shape[-1])
-  return _as_dtype(y, layout.dtype).reshape(shape)
+  return image_ops.to_pixels(y, layout.dtype).reshape(shape)
 
 
 class Model:
@@ -268,9 +275,8 @@ class Upscaler(Model):
                             progress=progress)
     if ensemble:
       run = functools.partial(self_ensemble, run)
-    if self.studio_luma:
-      full_range_run = run
-      run = lambda z: image_ops.from_studio_range(full_range_run(image_ops.to_studio_range(z)))
+    network = run
+    run = lambda z: network_output(network(network_input(z, self.studio_luma)), self.studio_luma)
     c = x.shape[-1]
     colour, alpha = (x[..., :-1], x[..., -1:]) if c in (2, 4) else (x, None)
     if colour.shape[-1] == self.config.channels:
@@ -329,7 +335,7 @@ class Coder(Model):
                       f'{z.dtype} of shape {z.shape}')
     if not np.isfinite(z).all():
       raise UserError('codes hold NaN or infinite values: decode finite codes')
-    return _as_dtype(self._batched(z.astype(np.float32), batch_size, 'decode'), dtype)
+    return image_ops.to_pixels(self._batched(z.astype(np.float32), batch_size, 'decode'), dtype)
 
   def reconstruct(self, images, batch_size: int = 256, with_codes: bool = False):
     """decode(encode(images)), in the images' layout and dtype, with the model's channels;

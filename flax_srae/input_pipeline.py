@@ -22,7 +22,7 @@ import numpy as np
 from flax_srae import image_ops
 from flax_srae import metrics
 from flax_srae.errors import UserError
-from flax_srae.image_io import IMAGE_SUFFIXES, read_array, to_float
+from flax_srae.image_io import IMAGE_SUFFIXES, read_array
 
 # Photos shipped inside scikit-image's wheel (read from its data folder, never downloaded).
 # The held-out ones have real texture: flat images would make bicubic look perfect.
@@ -135,7 +135,7 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
 
 def read_image(path: str, channels: int) -> np.ndarray:
   """An image file as HWC float32 in [0, 1] with `channels` channels."""
-  return to_channels(to_float(read_array(path)), channels)
+  return to_channels(image_ops.to_float(read_array(path)), channels)
 
 
 # IDX files: (magic number, dimensions, file name part) of MNIST's images and labels.
@@ -258,7 +258,7 @@ def _to_image(item, channels: int) -> np.ndarray:
     item = np.asarray(_record_image(item))
     if item.dtype not in (np.uint8, np.uint16):
       raise UserError(f'TFDS images are {item.dtype}; 8- or 16-bit images are supported')
-  return to_channels(to_float(item), channels)
+  return to_channels(image_ops.to_float(item), channels)
 
 
 def split_items(config, spec: str) -> list:
@@ -339,7 +339,7 @@ def bicubic_pairs(items, channels: int):
     hr = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
     lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
                                                 Image.BICUBIC))
-    lr, hr = (a.astype(np.float32) / 255.0 for a in (lr, hr))
+    lr, hr = image_ops.to_float(lr), image_ops.to_float(hr)
     if channels == 1:  # in float64, as the literature's figures are computed
       lr, hr = (image_ops.studio_luma(a.astype(np.float64)).astype(np.float32) for a in (lr, hr))
     pairs.append((lr, hr))

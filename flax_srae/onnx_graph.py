@@ -3,8 +3,8 @@
 
 An upscaler's graph takes float32 NHWC images in [0, 1] with the model's channel count, of any
 batch, height and width, and returns what `flax_srae.load(...).upscale(x)` returns for them:
-input clipped, a literature-protocol luma model's studio range, odd sizes reflect-padded to
-even and cropped back, the output clipped. An autoencoder is two graphs (`build_coder`): its
+`inference.network_input` (input clipped, a literature-protocol luma model's studio range),
+odd sizes reflect-padded to even and cropped back, `inference.network_output`. An autoencoder is two graphs (`build_coder`): its
 encoder, from images of its size (clipped) to codes, and its decoder, from codes to images
 (clipped). They are built from the config and the weights, layer by layer as `models.py`
 defines each architecture (tested against the Flax models), in the NCHW layout of ONNX's Conv.

@@ -7,6 +7,7 @@ from PIL import Image
 from PIL import ImageDraw
 
 from flax_srae import image_io
+from flax_srae import image_ops
 
 PAD = 2  # white pixels between tiles
 LABEL_HEIGHT = 16  # pixels of the strip naming the columns
@@ -29,7 +30,7 @@ def grid(columns, zoom=None, labels: Optional[Sequence[str]] = None) -> np.ndarr
     for r, img in enumerate(images):
       y, x = PAD + r * (h + PAD), PAD + col * (w + PAD)
       out[y:y + h, x:x + w] = img
-  out = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8).repeat(zoom, 0).repeat(zoom, 1)
+  out = image_ops.to_pixels(out, np.uint8).repeat(zoom, 0).repeat(zoom, 1)
   out = out[..., 0] if ch == 1 else out
   if labels:
     lefts = [(PAD + col * (w + PAD)) * zoom for col in range(len(columns))]

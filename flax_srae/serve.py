@@ -36,6 +36,7 @@ from flax_srae import cli
 from flax_srae import cpu_speedups
 from flax_srae import evaluation
 from flax_srae import image_io
+from flax_srae import image_ops
 from flax_srae import inference
 from flax_srae.errors import UserError
 
@@ -89,10 +90,9 @@ class _Refused(Exception):
 def bicubic(image: np.ndarray) -> np.ndarray:
   """The x2 bicubic of an HW/HWC integer image, same dtype and layout: the upscaler of the
   project's "bicubic" figures (`evaluation.baseline`), on every channel."""
-  x = image_io.to_float(image)
+  x = image_ops.to_float(image)
   nhwc = x.reshape((1,) + x.shape[:2] + (-1,))
-  y = np.asarray(evaluation.baseline(nhwc))
-  y = np.round(y * np.iinfo(image.dtype).max).astype(image.dtype)
+  y = image_ops.to_pixels(np.asarray(evaluation.baseline(nhwc)), image.dtype)
   return y.reshape(y.shape[1:3] + image.shape[2:])
 
 

@@ -84,7 +84,7 @@ def _sun80_eval_luma(count: int):
   if not os.path.isdir(SUN80_DIR):
     pytest.skip('needs ../shared/data/sun80')
   names = sorted(f for f in os.listdir(SUN80_DIR) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
-  return [np.asarray(image_ops.luma(image_io.to_float(image_io.read_array(
+  return [np.asarray(image_ops.luma(image_ops.to_float(image_io.read_array(
       os.path.join(SUN80_DIR, name))))) for name in names[70:70 + count]]
 
 

@@ -1,3 +1,6 @@
+import os
+import re
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -59,3 +62,35 @@ def test_ycbcr_round_trip_and_grey_has_no_chroma():
 def test_round_to_8_bits_keeps_what_a_file_keeps():
   x = np.array([-0.1, 0.0, 1.2 / 255, 0.5, 1.3], np.float32)
   np.testing.assert_allclose(image_ops.round_to_8_bits(x), [0, 0, 1 / 255, 128 / 255, 1])
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16])
+def test_integer_pixels_round_trip_through_floats(dtype):
+  top = np.iinfo(dtype).max
+  pixels = np.array([0, 1, top // 2, top - 1, top], dtype)
+  x = image_ops.to_float(pixels)
+  assert x.dtype == np.float32 and x[0] == 0.0 and x[-1] == 1.0
+  np.testing.assert_array_equal(image_ops.to_pixels(x, dtype), pixels)
+
+
+def test_to_pixels_clips_and_rounds():
+  x = np.array([-0.5, 0.0, 0.499 / 255, 0.501 / 255, 1.0, 1.5], np.float32)
+  np.testing.assert_array_equal(image_ops.to_pixels(x, np.uint8), [0, 0, 0, 1, 255, 255])
+  np.testing.assert_array_equal(image_ops.to_pixels(x, np.float32), [0, 0, x[2], x[3], 1, 1])
+
+
+def test_no_module_outside_image_ops_converts_pixel_integers_or_luma_ranges():
+  # One pre- and post-processing: integer pixels, and the studio range a literature model
+  # sees, are converted in image_ops (the network's side of it in inference) and nowhere else.
+  package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         'flax_srae')
+  owners = {r'iinfo|\* 255\b|/ 255\b': ('image_ops.py',),
+            r'(to|from)_studio_range\(': ('image_ops.py', 'inference.py')}
+  for name in sorted(os.listdir(package)):
+    if not name.endswith('.py'):
+      continue
+    with open(os.path.join(package, name)) as f:
+      for i, line in enumerate(f, 1):
+        for pattern, allowed in owners.items():
+          if name not in allowed:
+            assert not re.search(pattern, line.split('#')[0]), f'{name}:{i}: {line.strip()}'
