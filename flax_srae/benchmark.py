@@ -24,8 +24,8 @@ runs; the first line reports the recipe and the splits used. Throughput comparis
 peer's recipe. `--validation` evaluates on held-out training data instead of the eval split, so
 that recipes are chosen without looking at the figures they are judged by.
 
-Training runs through the product's own code (`input_pipeline`, `train.train_step`,
-`evaluation`), inference through `inference.forward`, the forward pass of
+Training runs through the product's own code (`input_pipeline`, `train.initializer` and
+`train.stepper`, the state and the step `train.py` trains with, `evaluation`), inference through `inference.forward`, the forward pass of
 `flax_srae.load(...).upscale`, with the CPU speed-ups of `cpu_speedups` that `--speedups` names
 (default: all; `--speedups=none`, or all but some: `--speedups=-ynn_dots,-conv_forms`), so
 that each can be measured with and without (`inference_chunks` applies to the inference
@@ -41,7 +41,6 @@ import time
 
 from absl import flags
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from flax_srae import cli
@@ -140,7 +139,6 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
   config = _config(task, data_dir, steps, model_name, recipe, validation)
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   data = input_pipeline.load(config)
-  batch = functools.partial(input_pipeline.batch, data, config)
   model = models.create_model(config, **cpu_speedups.layers(speedups))
 
   def eval_psnr(state):  # the model's PSNR only, as the peers measure it
@@ -152,8 +150,7 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
                                     shave=config.shave, with_ssim=False)
     return r['model']['psnr']
 
-  state = jax.jit(functools.partial(train.create_train_state, config, model,
-                                    jax.random.key(config.seed)))()
+  state = train.initializer(config, model, mesh)()
   n_params = sum(p.size for p in jax.tree.leaves(state.params))
   _emit({'framework': 'jax', 'jax': jax.__version__, 'devices': str(jax.devices()),
          'task': task, 'model': config.model, 'params': int(n_params),
@@ -161,19 +158,16 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
          **{k: config[k] for k in RECIPE_FIELDS}, 'speedups': list(speedups),
          'process_settings': list(process_settings), 'xla_flags': os.environ.get('XLA_FLAGS', '')})
 
-  def step_fn(state, b, first_bad):
-    return train.train_step(state, b['hr'], first_bad, config.degradation,
-                            models.scale_of(config), config.loss, b.get('lr'), config.ema)
-
-  first_bad = jnp.array(-1, jnp.int32)
+  step_fn = train.stepper(config, data, mesh)
+  first_bad = parallel.replicate(mesh, np.int32(-1))
   t0 = time.perf_counter()
-  state, loss, first_bad = step_fn(state, batch(step=0), first_bad)
+  state, loss, first_bad = step_fn(state, 0, first_bad)
   loss.block_until_ready()
   compile_seconds = time.perf_counter() - t0
   train_time, done, psnr, to_target = 0.0, 0, None, None
   t0 = time.perf_counter()
   for step in range(1, steps + 1):
-    state, loss, first_bad = step_fn(state, batch(step=step), first_bad)
+    state, loss, first_bad = step_fn(state, step, first_bad)
     done = step
     if (eval_every and step % eval_every == 0) or step == steps:
       loss = float(loss)
@@ -205,7 +199,8 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
     summary['infer_512_megapixels_per_sec'] = rate((1, 256, 256, 1), 512 * 512 / 1e6)
     summary['infer_128_batch16_megapixels_per_sec'] = rate((16, 64, 64, 1), 16 * 128 * 128 / 1e6)
   summary['pipeline_images_per_sec'] = _per_second(
-      lambda: jax.device_put(batch(step=np.random.randint(1 << 30))), config.batch_size, seconds)
+      lambda: jax.device_put(input_pipeline.batch(data, config, np.random.randint(1 << 30))),
+      config.batch_size, seconds)
   summary['wall_seconds'] = round(time.perf_counter() - t_start, 3)
   _emit(summary)
   return summary

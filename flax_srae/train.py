@@ -214,6 +214,39 @@ def train_step(state, hr, first_bad_step, degradation: str, scale: int,
   return new, loss, first_bad_step
 
 
+def initializer(config, model, mesh):
+  """A function making the initial train state: one compiled program (about twice as fast as
+  op-by-op init), placed on every device of `mesh`; its abstract value carries that placement,
+  so a restore lands there too, whatever device count wrote the checkpoint."""
+  return jax.jit(functools.partial(create_train_state, config, model, jax.random.key(config.seed)),
+                 out_shardings=parallel.replicated(mesh))
+
+
+def stepper(config, data, mesh):
+  """`step(state, n, first_bad_step) -> (state, loss, first_bad_step)`: training step `n` on
+  its batch (this process's rows, sharded over `mesh`), as `config` asks (its loss, L1 then
+  MSE for the last `mse_finetune` of the run, its noise, its moving average). The one training
+  step of `train_and_evaluate` and of the benchmark."""
+  rows = parallel.process_rows(mesh, config.batch_size)
+  scale = models.scale_of(config)
+  noise = (config.noise_std, noise_key(config)) if config.noise_std else (0.0, None)
+  mse_after = mse_from(config)
+
+  def step(state, n: int, first_bad_step):
+    batch = {k: parallel.shard_rows(mesh, v, config.batch_size)
+             for k, v in input_pipeline.batch(data, config, n, rows).items()}
+    return train_step(state, batch['hr'], first_bad_step, config.degradation, scale,
+                      'mse' if n > mse_after else config.loss, batch.get('lr'), config.ema,
+                      *noise)
+
+  return step
+
+
+def mse_from(config) -> int:
+  """The last step trained on `config.loss`: after it, MSE (EDSR's and RCAN's fine-tuning)."""
+  return config.num_train_steps - round(config.mse_finetune * config.num_train_steps)
+
+
 class _StopRequest:
   """Turns SIGINT/SIGTERM into a flag checked between steps, so a stop saves a checkpoint."""
 
@@ -341,11 +374,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     logging.warning('dtype bfloat16 on CPU: usually slower than float32; it pays on GPU/TPU')
 
   model = models.create_model(config, **cpu_speedups.layers())
-  # One compiled program (about twice as fast as op-by-op init), placed on every device; its
-  # abstract value carries that placement, so a restore lands there too, whatever device
-  # count wrote the checkpoint.
-  init = jax.jit(functools.partial(create_train_state, config, model, jax.random.key(config.seed)),
-                 out_shardings=parallel.replicated(mesh))
+  init = initializer(config, model, mesh)
   mngr = checkpointing.manager(workdir, config.keep_checkpoints)
   state = checkpointing.restore_latest(mngr, jax.eval_shape(init), config)
   if state is None:
@@ -359,8 +388,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                f' (trained as {n_trained} in collapsible blocks)' if n_trained != n_params else '')
 
   start = int(state.step)
-  scale = models.scale_of(config)
-  noise = (config.noise_std, noise_key(config)) if config.noise_std else (0.0, None)
   stop = _StopRequest()
   first_bad_step = parallel.replicate(mesh, np.int32(-1))
   # Training time adds up over resumes: a side file kept in step with the checkpoints.
@@ -370,18 +397,13 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   evaluate = _Evaluator(model, data, config, mesh, writer)
   lr_at = learning_rate_fn(config)
   lr_at = lr_at if callable(lr_at) else (lambda _, lr=lr_at: lr)
-  # L1 then MSE (EDSR's and RCAN's fine-tuning): the last steps, a second compiled step.
-  mse_after = config.num_train_steps - round(config.mse_finetune * config.num_train_steps)
+  run_step = stepper(config, data, mesh)
   try:
     t_compile, progress = time.perf_counter(), None
     for step in range(start + 1, config.num_train_steps + 1):
-      batch = {k: parallel.shard_rows(mesh, v, config.batch_size)
-               for k, v in input_pipeline.batch(data, config, step, rows).items()}
-      state, loss, first_bad_step = train_step(state, batch['hr'], first_bad_step,
-                                               config.degradation, scale,
-                                               'mse' if step > mse_after else config.loss,
-                                               batch.get('lr'), config.ema, *noise)
-      if step == mse_after + 1 and progress is not None:  # compiled the MSE step: not timed
+      state, loss, first_bad_step = run_step(state, step, first_bad_step)
+      # The switch to MSE compiles a second step: not timed.
+      if step == mse_from(config) + 1 and progress is not None:
         loss.block_until_ready()
         progress.restart_window(step)
       final = step == config.num_train_steps

@@ -15,6 +15,10 @@ from PIL import Image
 
 from flax_srae import benchmark
 from flax_srae import checkpointing
+from flax_srae import evaluation
+from flax_srae import input_pipeline
+from flax_srae import models
+from flax_srae import parallel
 from flax_srae import train
 from flax_srae.errors import UserError
 from conftest import MNIST_DIR, SUN80_DIR, main_command, restore_state
@@ -466,3 +470,34 @@ def test_the_entry_points_print_a_user_error_in_one_line_and_exit_1(monkeypatch,
     cli.run(command, speedups=False)
   assert exit_info.value.code == 1
   assert capsys.readouterr().err == 'error: the config says nope: fix it\n'
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason='needs ../shared/data/mnist')
+def test_the_benchmark_trains_with_the_step_train_py_trains_with(monkeypatch):
+  # L1 then MSE, which the benchmark's protocols do not use: a copy of the step that left the
+  # switch out would train other weights.
+  config_of = benchmark._config  # pylint: disable=protected-access
+
+  def with_finetune(*args, **kwargs):
+    config = config_of(*args, **kwargs)
+    config.update(dict(loss='l1', mse_finetune=0.5, num_eval_patches=256))
+    return config
+
+  monkeypatch.setattr(benchmark, '_config', with_finetune)
+  summary = benchmark.run('mnist', MNIST_DIR, 3, 'seed', target_psnr=0.0, eval_every=0,
+                          seconds=0.01)
+  # train.py's state and step over the same batches: the peers' warm-up step (batch 0),
+  # then steps 1 to 3.
+  config = with_finetune('mnist', MNIST_DIR, 3, 'seed')
+  mesh = parallel.create_mesh(jax.devices()[:1])
+  data = input_pipeline.load(config)
+  model = models.create_model(config)
+  state, first_bad = train.initializer(config, model, mesh)(), np.int32(-1)
+  step = train.stepper(config, data, mesh)
+  for n in range(4):
+    state, _, first_bad = step(state, n, first_bad)
+  psnr = evaluation.evaluate_patches(model, train.eval_params(state), data.eval, config, mesh,
+                                     methods=())['model']['psnr']
+  assert summary['steps'] == 3 and int(first_bad) < 0
+  assert summary['eval_psnr'] == pytest.approx(psnr, abs=2e-3)
