@@ -433,7 +433,7 @@ def write_tables() -> None:
 
 def _eval_digits(model):
   """The eval images (N, 28, 28, 1) and their labels of the run's own config."""
-  from flax_srae import input_pipeline  # pylint: disable=g-import-not-at-top
+  from flax_srae.data import input_pipeline  # pylint: disable=g-import-not-at-top
   config = model.config
   images = np.stack(input_pipeline.load_split(config, config.eval_split))
   return images, input_pipeline.load_labels(config, config.eval_split)
@@ -475,7 +475,8 @@ def draw_codes_2d(workdir: str, path: str) -> None:
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   import flax_srae  # pylint: disable=g-import-not-at-top
-  from flax_srae import evaluation, input_pipeline  # pylint: disable=g-import-not-at-top
+  from flax_srae.training import evaluation  # pylint: disable=g-import-not-at-top
+  from flax_srae.data import input_pipeline  # pylint: disable=g-import-not-at-top
   model = flax_srae.load(workdir)
   if model.latent_dim != 2:
     sys.exit(f'error: {workdir} has codes of {model.latent_dim} values, not 2')

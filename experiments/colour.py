@@ -19,10 +19,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 from experiments import run  # pylint: disable=g-import-not-at-top
 import flax_srae  # pylint: disable=g-import-not-at-top
-from flax_srae import cpu_speedups  # pylint: disable=g-import-not-at-top
-from flax_srae import evaluation  # pylint: disable=g-import-not-at-top
-from flax_srae import input_pipeline  # pylint: disable=g-import-not-at-top
-from flax_srae import metrics  # pylint: disable=g-import-not-at-top
+from flax_srae.platform import cpu_speedups  # pylint: disable=g-import-not-at-top
+from flax_srae.training import evaluation  # pylint: disable=g-import-not-at-top
+from flax_srae.data import input_pipeline  # pylint: disable=g-import-not-at-top
+from flax_srae.training import metrics  # pylint: disable=g-import-not-at-top
 
 SUN80 = os.path.join(ROOT, '..', 'shared', 'data', 'sun80')
 

@@ -30,7 +30,8 @@ DATA = {'photo': os.path.join(ROOT, '..', 'shared', 'data', 'sun80'),
 def _inputs(upscaler, data_dir):
   """The model inputs of its eval split: a list of arrays, each one `upscale` call."""
   import numpy as np
-  from flax_srae import image_ops, input_pipeline
+  from flax_srae.data import image_ops
+  from flax_srae.data import input_pipeline
   config = upscaler.config.copy_and_resolve_references()
   config.data_dir = data_dir
   data = input_pipeline.load_eval(config)
@@ -67,7 +68,7 @@ def main():
   parser.add_argument('--table', action='store_true')
   args = parser.parse_args()
   if not args.table:
-    from flax_srae import cpu_speedups
+    from flax_srae.platform import cpu_speedups
     cpu_speedups.configure()  # before JAX starts, as the command-line tools do
     import jax
     import flax_srae

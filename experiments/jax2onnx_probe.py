@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flax_srae import image_ops  # pylint: disable=g-import-not-at-top
+from flax_srae.data import image_ops  # pylint: disable=g-import-not-at-top
 from flax_srae import inference  # pylint: disable=g-import-not-at-top
 from flax_srae import models  # pylint: disable=g-import-not-at-top
 

@@ -33,7 +33,9 @@ def _workloads():
   """{name: (pretrained model, float32 NHWC input)} on real eval data."""
   import numpy as np
   from configs import mnist
-  from flax_srae import image_io, image_ops, input_pipeline
+  from flax_srae.data import image_io
+  from flax_srae.data import image_ops
+  from flax_srae.data import input_pipeline
   sun80 = os.path.join(SHARED, 'sun80')
   photos = sorted(f for f in os.listdir(sun80) if f.lower().endswith(image_io.IMAGE_SUFFIXES))
   luma = np.asarray(image_ops.luma(image_ops.to_float(image_io.read_array(
@@ -92,7 +94,7 @@ def main():
     print(table(_rows(args.record)))
     return
 
-  from flax_srae import cpu_speedups
+  from flax_srae.platform import cpu_speedups
   cpu_speedups.configure()  # before JAX starts, as the command-line tools do
   import jax
   import onnxruntime

@@ -83,7 +83,7 @@ RECIPES = {
 def _photos_and_builtin(out: str) -> str:
   """A folder of links whose sorted names give sun80 [0, 60), the builtin photos, sun80 [60, 70)."""
   import skimage.data  # pylint: disable=g-import-not-at-top
-  from flax_srae import input_pipeline  # pylint: disable=g-import-not-at-top
+  from flax_srae.data import input_pipeline  # pylint: disable=g-import-not-at-top
   sun80_dir = os.path.join(ROOT, '..', 'shared', 'data', 'sun80')
   sun80 = (input_pipeline._folder_files(sun80_dir)  # pylint: disable=protected-access
            if os.path.isdir(sun80_dir) else [])

@@ -44,13 +44,13 @@ import jax
 import numpy as np
 
 from flax_srae import cli
-from flax_srae import cpu_speedups
-from flax_srae import evaluation
+from flax_srae.platform import cpu_speedups
+from flax_srae.training import evaluation
 from flax_srae import inference
-from flax_srae import input_pipeline
+from flax_srae.data import input_pipeline
 from flax_srae import models
-from flax_srae import parallel
-from flax_srae import train
+from flax_srae.platform import parallel
+from flax_srae.training import train
 from flax_srae.errors import UserError
 
 TASKS = ('mnist', 'photo')

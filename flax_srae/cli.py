@@ -8,7 +8,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from flax_srae import cpu_speedups
+from flax_srae.platform import cpu_speedups
 from flax_srae.errors import UserError
 from flax_srae.errors import WriteError
 

@@ -24,13 +24,13 @@ from absl import flags
 import jax
 
 from flax_srae import cli
-from flax_srae import evaluation
-from flax_srae import files
+from flax_srae.training import evaluation
+from flax_srae.platform import files
 from flax_srae import inference
-from flax_srae import input_pipeline
-from flax_srae import metrics
-from flax_srae import parallel
-from flax_srae import samples
+from flax_srae.data import input_pipeline
+from flax_srae.training import metrics
+from flax_srae.platform import parallel
+from flax_srae.training import samples
 from flax_srae.errors import UserError
 
 

@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_srae import checkpointing
+from flax_srae.training import checkpointing
 from flax_srae import cli
-from flax_srae import files
+from flax_srae.platform import files
 from flax_srae import inference
 from flax_srae import models
 from flax_srae.errors import UserError
@@ -120,7 +120,7 @@ def _onnx_modules():
   """onnxruntime and `onnx_graph` (which needs onnx): the onnx extra."""
   try:
     import onnxruntime  # pylint: disable=g-import-not-at-top
-    from flax_srae import onnx_graph  # pylint: disable=g-import-not-at-top
+    from flax_srae.inference import onnx_graph  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise UserError(f"--format=onnx needs the onnx extra ({e.name} is missing): "
                     f"pip install -e '.[onnx]'") from e

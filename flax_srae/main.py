@@ -11,10 +11,10 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from flax_srae import checkpointing
+from flax_srae.training import checkpointing
 from flax_srae import cli
-from flax_srae import parallel
-from flax_srae import train
+from flax_srae.platform import parallel
+from flax_srae.training import train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, results.json and samples.png; '

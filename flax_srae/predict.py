@@ -25,8 +25,8 @@ from absl import flags
 import numpy as np
 
 from flax_srae import cli
-from flax_srae import files
-from flax_srae import image_io
+from flax_srae.platform import files
+from flax_srae.data import image_io
 from flax_srae import inference
 from flax_srae.errors import UserError
 

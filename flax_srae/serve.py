@@ -33,10 +33,10 @@ from absl import logging
 import numpy as np
 
 from flax_srae import cli
-from flax_srae import cpu_speedups
-from flax_srae import evaluation
-from flax_srae import image_io
-from flax_srae import image_ops
+from flax_srae.platform import cpu_speedups
+from flax_srae.training import evaluation
+from flax_srae.data import image_io
+from flax_srae.data import image_ops
 from flax_srae import inference
 from flax_srae.errors import UserError
 

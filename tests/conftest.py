@@ -52,7 +52,7 @@ def tiny_config():
 
 
 def _train_tiny(tmp_path_factory, channels, hr_size=12):
-  from flax_srae import train
+  from flax_srae.training import train
   config = make_tiny_config()
   config.num_train_steps = 3
   config.channels = channels
@@ -79,7 +79,7 @@ def make_tiny_ae_config():
 @pytest.fixture(scope='session')
 def trained_ae_workdir(tmp_path_factory):
   """A workdir holding a tiny autoencoder trained for 3 steps (shared: read-only)."""
-  from flax_srae import train
+  from flax_srae.training import train
   config = make_tiny_ae_config()
   config.num_train_steps = 3
   workdir = str(tmp_path_factory.mktemp('trained_ae'))
@@ -97,10 +97,23 @@ def restore_state(workdir, config):
   """The latest train state saved in `workdir` (or None)."""
   import functools
   import jax
-  from flax_srae import checkpointing, models, train
+  from flax_srae.training import checkpointing
+  from flax_srae import models
+  from flax_srae.training import train
   mngr = checkpointing.manager(str(workdir))
   abstract = jax.eval_shape(functools.partial(
       train.create_train_state, config, models.create_model(config), jax.random.key(0)))
   state = checkpointing.restore_latest(mngr, abstract, config)
   mngr.close()
   return state
+
+
+def package_sources():
+  """(path inside flax_srae/, lines) of every module of the package, in every subpackage."""
+  package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         'flax_srae')
+  for folder, _, names in sorted(os.walk(package)):
+    for name in sorted(names):
+      if name.endswith('.py'):
+        with open(os.path.join(folder, name)) as f:
+          yield os.path.relpath(os.path.join(folder, name), package), f.read().splitlines()

@@ -13,16 +13,16 @@ from PIL import Image
 
 import flax_srae
 from flax_srae import evaluate
-from flax_srae import evaluation
-from flax_srae import image_ops
+from flax_srae.training import evaluation
+from flax_srae.data import image_ops
 from flax_srae import inference
-from flax_srae import input_pipeline
-from flax_srae import metrics
+from flax_srae.data import input_pipeline
+from flax_srae.training import metrics
 from flax_srae import models
-from flax_srae import parallel
-from flax_srae import pca
+from flax_srae.platform import parallel
+from flax_srae.training import pca
 from flax_srae import predict
-from flax_srae import train
+from flax_srae.training import train
 from flax_srae.errors import UserError
 from conftest import MNIST_DIR, make_tiny_ae_config, restore_state
 
@@ -290,7 +290,7 @@ def test_wrong_sizes_and_calls_are_one_line_errors(trained_ae_workdir, call, mes
 
 
 def test_a_checkpoint_of_the_former_uncompressing_autoencoder_is_refused(tmp_path):
-  from flax_srae import checkpointing  # pylint: disable=g-import-not-at-top
+  from flax_srae.training import checkpointing  # pylint: disable=g-import-not-at-top
   config = make_tiny_ae_config()
   model = models.create_model(config)
   params = model.init(jax.random.key(0), np.zeros((1, 12, 12, 1), np.float32))['params']

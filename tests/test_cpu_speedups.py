@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from flax_srae import cpu_speedups
+from flax_srae.platform import cpu_speedups
 from flax_srae import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,7 +149,7 @@ def _python(code, **env):
 def test_importing_the_library_changes_no_process_state():
   code = ('import os, jax, flax, optax, orbax.checkpoint\n'
           'e = dict(os.environ)\n'
-          'import flax_srae, flax_srae.train, flax_srae.evaluation, flax_srae.cpu_speedups\n'
+          'import flax_srae, flax_srae.training.train, flax_srae.training.evaluation, flax_srae.platform.cpu_speedups\n'
           'assert dict(os.environ) == e, set(os.environ.items()) ^ set(e.items())\n'
           'print("ok")')
   assert _python(code) == 'ok'
@@ -170,7 +170,7 @@ def test_configure_restricts_ynnpack_to_dots_unless_xla_flags_name_the_option():
 # Frees a 32 MB block, then allocates and writes one again: how many page faults that costs.
 _REUSE_FAULTS = """
 import ctypes, resource
-from flax_srae import cpu_speedups
+from flax_srae.platform import cpu_speedups
 print(cpu_speedups.configure(['keep_freed_memory']) == ['keep_freed_memory'])
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
@@ -196,7 +196,7 @@ def test_keep_freed_memory_reuses_a_freed_block_and_leaves_user_settings_alone()
   assert int(faults) < 8, faults  # the block came back from the heap, already mapped
   # Importing the library alone leaves glibc's defaults: the block is mapped afresh.
   imported = _REUSE_FAULTS.replace("cpu_speedups.configure(['keep_freed_memory'])", "[]").replace(
-      'from flax_srae import cpu_speedups', 'import flax_srae, flax_srae.train')
+      'from flax_srae import cpu_speedups', 'import flax_srae, flax_srae.training.train')
   changed, faults = _python(imported).split()
   assert changed == 'False' and int(faults) >= 16, faults
   # glibc's default mmaps and unmaps a block that size: at least one fault per 2 MB page.

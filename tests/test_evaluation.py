@@ -3,11 +3,11 @@ import ml_collections
 import numpy as np
 import pytest
 
-from flax_srae import evaluation
-from flax_srae import image_ops
-from flax_srae import metrics
+from flax_srae.training import evaluation
+from flax_srae.data import image_ops
+from flax_srae.training import metrics
 from flax_srae import models
-from flax_srae import parallel
+from flax_srae.platform import parallel
 
 
 def _edsr_at_its_start():

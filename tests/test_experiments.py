@@ -7,8 +7,8 @@ import os
 import pytest
 import skimage.data
 
-from flax_srae import input_pipeline
-from flax_srae import train
+from flax_srae.data import input_pipeline
+from flax_srae.training import train
 from conftest import SUN80_DIR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

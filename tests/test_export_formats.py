@@ -11,10 +11,10 @@ import pytest
 
 import flax_srae
 from flax_srae import export
-from flax_srae import image_io
-from flax_srae import image_ops
+from flax_srae.data import image_io
+from flax_srae.data import image_ops
 from flax_srae import inference
-from flax_srae import input_pipeline
+from flax_srae.data import input_pipeline
 from flax_srae import models
 from flax_srae.errors import UserError
 from conftest import MNIST_DIR, SUN80_DIR

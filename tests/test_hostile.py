@@ -19,12 +19,12 @@ import pytest
 
 import flax_srae
 from flax_srae import cli
-from flax_srae import files
-from flax_srae import image_io
-from flax_srae import input_pipeline
+from flax_srae.platform import files
+from flax_srae.data import image_io
+from flax_srae.data import input_pipeline
 from flax_srae import predict
 from flax_srae import serve
-from flax_srae import train
+from flax_srae.training import train
 from flax_srae.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,7 +89,9 @@ def test_every_format_read_is_refused_from_its_header(tmp_path, suffix, no_decod
 _MEASURE = """
 import json, resource, sys, time
 import flax_srae
-from flax_srae import input_pipeline, predict, serve
+from flax_srae.data import input_pipeline
+from flax_srae import predict
+from flax_srae import serve
 from flax_srae.errors import UserError
 import urllib.error, urllib.request
 bomb, out = sys.argv[1:]

@@ -1,11 +1,11 @@
-import os
 import re
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flax_srae import image_ops
+from flax_srae.data import image_ops
+import conftest
 
 
 def test_area_degradation_is_block_mean():
@@ -82,15 +82,10 @@ def test_to_pixels_clips_and_rounds():
 def test_no_module_outside_image_ops_converts_pixel_integers_or_luma_ranges():
   # One pre- and post-processing: integer pixels, and the studio range a literature model
   # sees, are converted in image_ops (the network's side of it in inference) and nowhere else.
-  package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         'flax_srae')
-  owners = {r'iinfo|\* 255\b|/ 255\b': ('image_ops.py',),
-            r'(to|from)_studio_range\(': ('image_ops.py', 'inference.py')}
-  for name in sorted(os.listdir(package)):
-    if not name.endswith('.py'):
-      continue
-    with open(os.path.join(package, name)) as f:
-      for i, line in enumerate(f, 1):
-        for pattern, allowed in owners.items():
-          if name not in allowed:
-            assert not re.search(pattern, line.split('#')[0]), f'{name}:{i}: {line.strip()}'
+  owners = {r'iinfo|\* 255\b|/ 255\b': ('data/image_ops.py',),
+            r'(to|from)_studio_range\(': ('data/image_ops.py', 'inference/__init__.py')}
+  for name, lines in conftest.package_sources():
+    for i, line in enumerate(lines, 1):
+      for pattern, allowed in owners.items():
+        if name not in allowed:
+          assert not re.search(pattern, line.split('#')[0]), f'{name}:{i}: {line.strip()}'

@@ -13,7 +13,7 @@ from PIL import Image
 
 import flax_srae
 from flax_srae import evaluate
-from flax_srae import image_io
+from flax_srae.data import image_io
 from flax_srae import predict
 from flax_srae.errors import UserError
 
@@ -121,7 +121,9 @@ def test_restore_on_one_cpu_of_a_checkpoint_saved_on_four_devices(tmp_path, tiny
   """A state replicated over 4 (forced host) devices, saved, restores on this 1-device process."""
   script = textwrap.dedent(f'''
       import functools, jax, numpy as np, ml_collections
-      from flax_srae import checkpointing, models, train
+      from flax_srae.training import checkpointing
+      from flax_srae import models
+      from flax_srae.training import train
       assert jax.device_count() == 4
       config = ml_collections.ConfigDict({tiny_config.to_dict()!r})
       state = train.create_train_state(config, models.create_model(config), jax.random.key(5))

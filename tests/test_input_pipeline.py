@@ -6,10 +6,10 @@ import pytest
 from PIL import Image
 
 from configs import default
-from flax_srae import evaluation
-from flax_srae import image_ops
-from flax_srae import input_pipeline
-from flax_srae import metrics
+from flax_srae.training import evaluation
+from flax_srae.data import image_ops
+from flax_srae.data import input_pipeline
+from flax_srae.training import metrics
 from flax_srae.errors import UserError
 from conftest import MNIST_DIR
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from flax_srae import metrics
+from flax_srae.training import metrics
 
 
 def test_psnr_hand_values():

@@ -10,10 +10,11 @@ import ml_collections
 import numpy as np
 import pytest
 
-from flax_srae import image_ops
+from flax_srae.data import image_ops
 from flax_srae import inference
 from flax_srae import models
-from flax_srae import train
+from flax_srae.training import train
+import conftest
 
 
 def _config(model='seed', channels=1, features=(32, 64, 128), latent_dim=32, hr_size=28):
@@ -273,16 +274,13 @@ def test_expanded_edsr_starts_at_cubic_with_more_parameters_to_train():
 
 
 def test_no_module_outside_the_registry_asks_which_model_or_protocol_a_config_names():
-  package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         'flax_srae')
   asks = re.compile(r"\.(model|protocol)\s*(==|!=|\bin\b|\bnot in\b)|"
                     r"\.get\('(model|protocol)'\)\s*==")
-  for name in sorted(os.listdir(package)):
-    if name.endswith('.py') and name != 'models.py':
-      with open(os.path.join(package, name)) as f:
-        for i, line in enumerate(f, 1):
-          if 'REGISTRY' not in line:
-            assert not asks.search(line), f'{name}:{i}: {line.strip()}'
+  for name, lines in conftest.package_sources():
+    if name != os.path.join('models', '__init__.py'):
+      for i, line in enumerate(lines, 1):
+        if 'REGISTRY' not in line:
+          assert not asks.search(line), f'{name}:{i}: {line.strip()}'
 
 
 def test_a_model_declared_once_is_known_everywhere(monkeypatch, tiny_config):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import flax_srae
-from flax_srae import train
+from flax_srae.training import train
 from conftest import make_tiny_config
 
 pytestmark = pytest.mark.slow  # trains in subprocesses with several devices
@@ -42,7 +42,7 @@ def _train_in_subprocess(workdir, devices, steps=STEPS):
   script = textwrap.dedent(f'''
       from absl import logging
       import ml_collections
-      from flax_srae import train
+      from flax_srae.training import train
       logging.set_verbosity('info')
       config = ml_collections.ConfigDict({_config(steps).to_dict()!r})
       train.train_and_evaluate(config, {str(workdir)!r})

@@ -12,11 +12,11 @@ from PIL import Image
 
 import flax_srae
 from flax_srae import evaluate
-from flax_srae import evaluation
-from flax_srae import image_ops
+from flax_srae.training import evaluation
+from flax_srae.data import image_ops
 from flax_srae import inference
-from flax_srae import input_pipeline
-from flax_srae import metrics
+from flax_srae.data import input_pipeline
+from flax_srae.training import metrics
 from conftest import MNIST_DIR, SUN80_DIR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

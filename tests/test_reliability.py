@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 import flax_srae
-from flax_srae import image_io
-from flax_srae import input_pipeline
+from flax_srae.data import image_io
+from flax_srae.data import input_pipeline
 from flax_srae import predict
-from flax_srae import run_lock
-from flax_srae import train
+from flax_srae.platform import run_lock
+from flax_srae.training import train
 from flax_srae.errors import UserError
 from conftest import main_command, restore_state
 

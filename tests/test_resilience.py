@@ -24,7 +24,7 @@ FLAGS = ['--config.model=seed_residual', '--config.features=(4,8,8)', '--config.
 # SIGKILLs itself while the save of step KILL_STEP is being written.
 _KILLED_DURING_SAVE = """
 import os, runpy, signal, sys
-from flax_srae import checkpointing
+from flax_srae.training import checkpointing
 kill_step, sys.argv = int(sys.argv[1]), ['main'] + sys.argv[2:]
 save = checkpointing.save
 def save_then_die(mngr, step, *args):

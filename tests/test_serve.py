@@ -24,7 +24,7 @@ from PIL import Image
 import pytest
 
 import flax_srae
-from flax_srae import image_io
+from flax_srae.data import image_io
 from flax_srae import serve
 from flax_srae.errors import UserError
 from conftest import SUN80_DIR

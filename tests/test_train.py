@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 from flax_srae import benchmark
-from flax_srae import checkpointing
-from flax_srae import evaluation
-from flax_srae import input_pipeline
+from flax_srae.training import checkpointing
+from flax_srae.training import evaluation
+from flax_srae.data import input_pipeline
 from flax_srae import models
-from flax_srae import parallel
-from flax_srae import train
+from flax_srae.platform import parallel
+from flax_srae.training import train
 from flax_srae.errors import UserError
 from conftest import MNIST_DIR, SUN80_DIR, main_command, restore_state
 
@@ -368,7 +368,8 @@ def _literature_config(config, tmp_path):
 
 @pytest.mark.slow
 def test_literature_protocol_trains_and_evaluate_reproduces_its_figures(tiny_config, tmp_path):
-  from flax_srae import evaluate, inference
+  from flax_srae import evaluate
+  from flax_srae import inference
   config = _literature_config(tiny_config, tmp_path)
   workdir = str(tmp_path / 'run')
   result = train.train_and_evaluate(config, workdir)
@@ -407,7 +408,9 @@ def test_resume_with_another_optimizer_form_is_refused(tiny_config, tmp_path):
 @pytest.mark.slow
 def test_collapsible_edsr_trains_l1_then_mse_and_loads_collapsed(tiny_config, tmp_path,
                                                                    monkeypatch):
-  from flax_srae import evaluate, export, inference
+  from flax_srae import evaluate
+  from flax_srae import export
+  from flax_srae import inference
   losses = []
   step = train.train_step
 
@@ -449,7 +452,7 @@ def test_the_training_command_keeps_orbax_chatter_and_its_tracebacks_out_of_the_
   from flax_srae import main  # pylint: disable=import-outside-toplevel
   record = lambda path, level: logging.LogRecord('x', level, path, 1, 'm', None,
                                                 (ValueError, ValueError('v'), None))
-  ours = record('/src/flax_srae/train.py', logging.INFO)
+  ours = record('/src/flax_srae/training/train.py', logging.INFO)
   assert main._quiet_orbax(ours) and ours.exc_info  # pylint: disable=protected-access
   chatter = record('/site-packages/orbax/checkpoint/x.py', logging.INFO)
   assert not main._quiet_orbax(chatter)  # pylint: disable=protected-access

@@ -18,7 +18,10 @@ if 'malloc' in off:
 sys.path.insert(0, '/work/landed')
 os.chdir('/work/landed')
 import flax.linen as nn
-from flax_srae import models, inference, benchmark, errors
+from flax_srae import models
+from flax_srae import inference
+from flax_srae import benchmark
+from flax_srae import errors
 if 'conv' in off:
   models.Conv = nn.Conv
 if 'upsample' in off:

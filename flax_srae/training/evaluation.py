@@ -16,14 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_srae import cpu_speedups
-from flax_srae import image_ops
+from flax_srae.platform import cpu_speedups
+from flax_srae.data import image_ops
 from flax_srae import inference
-from flax_srae import input_pipeline
-from flax_srae import metrics
+from flax_srae.data import input_pipeline
+from flax_srae.training import metrics
 from flax_srae import models
-from flax_srae import parallel
-from flax_srae import pca
+from flax_srae.platform import parallel
+from flax_srae.training import pca
 
 # The classic upscalers, by their usual names: `jax.image.resize` methods.
 BASELINES = {'nearest': 'nearest', 'bilinear': 'linear', 'bicubic': 'cubic', 'lanczos': 'lanczos3'}

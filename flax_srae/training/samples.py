@@ -6,8 +6,8 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-from flax_srae import image_io
-from flax_srae import image_ops
+from flax_srae.data import image_io
+from flax_srae.data import image_ops
 
 PAD = 2  # white pixels between tiles
 LABEL_HEIGHT = 16  # pixels of the strip naming the columns

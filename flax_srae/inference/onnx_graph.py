@@ -21,8 +21,8 @@ import onnx
 from onnx import helper
 from onnx import numpy_helper
 
-from flax_srae import image_ops
-from flax_srae import input_pipeline
+from flax_srae.data import image_ops
+from flax_srae.data import input_pipeline
 from flax_srae import models
 
 OPSET = 17  # Resize's cubic modes, Pad's pads as an input, DepthToSpace CRD

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_srae import image_ops
+from flax_srae.data import image_ops
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5

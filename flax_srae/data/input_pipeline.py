@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_srae import image_ops
-from flax_srae import metrics
+from flax_srae.data import image_ops
+from flax_srae.training import metrics
 from flax_srae.errors import UserError
-from flax_srae.image_io import IMAGE_SUFFIXES, read_array
+from flax_srae.data.image_io import IMAGE_SUFFIXES, read_array
 
 # Photos shipped inside scikit-image's wheel (read from its data folder, never downloaded).
 # The held-out ones have real texture: flat images would make bicubic look perfect.

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flax_srae import image_ops
+from flax_srae.data import image_ops
 
 ModuleDef = Any
 

@@ -15,17 +15,17 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from flax_srae import checkpointing
-from flax_srae import cpu_speedups
-from flax_srae import evaluation
-from flax_srae import files
-from flax_srae import image_ops
-from flax_srae import input_pipeline
+from flax_srae.training import checkpointing
+from flax_srae.platform import cpu_speedups
+from flax_srae.training import evaluation
+from flax_srae.platform import files
+from flax_srae.data import image_ops
+from flax_srae.data import input_pipeline
 from flax_srae import models
-from flax_srae import parallel
-from flax_srae import run_lock
-from flax_srae import samples
-from flax_srae import summaries
+from flax_srae.platform import parallel
+from flax_srae.platform import run_lock
+from flax_srae.training import samples
+from flax_srae.training import summaries
 from flax_srae.errors import UserError
 
 

@@ -10,8 +10,8 @@ from typing import Optional
 
 import numpy as np
 
-from flax_srae import files
-from flax_srae import samples
+from flax_srae.platform import files
+from flax_srae.training import samples
 
 
 class Writer:

@@ -12,7 +12,7 @@ from PIL import Image
 from PIL import ImageOps
 import png
 
-from flax_srae import files
+from flax_srae.platform import files
 from flax_srae.errors import UserError
 
 # The formats read, everywhere (predict's files and folders, data folders, uploads): Pillow's

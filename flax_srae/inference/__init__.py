@@ -15,15 +15,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from flax_srae import checkpointing
-from flax_srae import cpu_speedups
-from flax_srae import image_ops
-from flax_srae import input_pipeline
+from flax_srae.training import checkpointing
+from flax_srae.platform import cpu_speedups
+from flax_srae.data import image_ops
+from flax_srae.data import input_pipeline
 from flax_srae import models
 from flax_srae.errors import UserError
 
 PRETRAINED_PREFIX = 'pretrained:'
-PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              'pretrained')
 
 
 def pretrained_names():

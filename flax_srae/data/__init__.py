@@ -1,0 +1,1 @@
+"""Data: the datasets, the evaluation protocol, reading images and pixel operations."""

@@ -1,0 +1,1 @@
+"""What runs the rest fast and safely on a machine: CPU speed-ups, devices and hosts, files and locks."""
