@@ -140,31 +140,36 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
   mesh = parallel.create_mesh(jax.devices()[:1])  # the peers' protocols: one device
   data = input_pipeline.load(config)
   model = models.create_model(config, **cpu_speedups.layers(speedups))
-
-  def eval_psnr(state):  # the model's PSNR only, as the peers measure it
-    params = train.eval_params(state)
-    if task == 'mnist':
-      r = evaluation.evaluate_patches(model, params, data.eval, config, mesh, methods=())
-    else:
-      r = evaluation.evaluate_whole(model, params, data.eval, mesh, methods=(),
-                                    shave=config.shave, with_ssim=False)
-    return r['model']['psnr']
-
   state = train.initializer(config, model, mesh)()
-  n_params = sum(p.size for p in jax.tree.leaves(state.params))
   _emit({'framework': 'jax', 'jax': jax.__version__, 'devices': str(jax.devices()),
-         'task': task, 'model': config.model, 'params': int(n_params),
+         'task': task, 'model': config.model,
+         'params': int(sum(p.size for p in jax.tree.leaves(state.params))),
          'train_split': config.train_split, 'eval_split': config.eval_split,
          **{k: config[k] for k in RECIPE_FIELDS}, 'speedups': list(speedups),
          'process_settings': list(process_settings), 'xla_flags': os.environ.get('XLA_FLAGS', '')})
+  state, summary = _train(config, data, model, mesh, state, target_psnr, eval_every, t_start)
+  summary = {'summary': True, 'task': task, 'model': config.model, **summary}
+  chunk_pixels = cpu_speedups.CHUNK_PIXELS if 'inference_chunks' in speedups else None
+  summary.update(_inference_rates(task, model, train.eval_params(state), seconds, chunk_pixels))
+  summary['pipeline_images_per_sec'] = _per_second(
+      lambda: jax.device_put(input_pipeline.batch(data, config, np.random.randint(1 << 30))),
+      config.batch_size, seconds)
+  summary['wall_seconds'] = round(time.perf_counter() - t_start, 3)
+  _emit(summary)
+  return summary
 
+
+def _train(config, data, model, mesh, state, target_psnr: float, eval_every: int,
+           t_start: float):
+  """(state, the summary's training figures): the peers' warm-up step (compiling), then
+  `num_train_steps` timed steps, each evaluation printed, stopping early at `target_psnr`."""
   step_fn = train.stepper(config, data, mesh)
   first_bad = parallel.replicate(mesh, np.int32(-1))
   t0 = time.perf_counter()
   state, loss, first_bad = step_fn(state, 0, first_bad)
   loss.block_until_ready()
   compile_seconds = time.perf_counter() - t0
-  train_time, done, psnr, to_target = 0.0, 0, None, None
+  steps, train_time, done, psnr, to_target = config.num_train_steps, 0.0, 0, None, None
   t0 = time.perf_counter()
   for step in range(1, steps + 1):
     state, loss, first_bad = step_fn(state, step, first_bad)
@@ -172,7 +177,7 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
     if (eval_every and step % eval_every == 0) or step == steps:
       loss = float(loss)
       train_time += time.perf_counter() - t0
-      psnr = eval_psnr(state)
+      psnr = _eval_psnr(config, data, model, mesh, state)
       wall = time.perf_counter() - t_start
       _emit({'step': step, 'loss': loss, 'eval_psnr': round(psnr, 3),
              'train_seconds': round(train_time, 3), 'wall_seconds': round(wall, 3)})
@@ -182,28 +187,32 @@ def run(task: str, data_dir: str, steps: int, model_name, target_psnr: float, ev
       t0 = time.perf_counter()
   if int(first_bad) >= 0:
     raise UserError(f'loss not finite at step {int(first_bad)}')
+  return state, {'steps': done, 'images_per_sec': round(done * config.batch_size / train_time, 1),
+                 'compile_seconds': round(compile_seconds, 3), 'eval_psnr': round(psnr, 3),
+                 'target_psnr': target_psnr or None, 'seconds_to_target': to_target,
+                 'train_step_compilations': train.train_step._cache_size()}  # pylint: disable=protected-access
 
-  summary = {'summary': True, 'task': task, 'model': config.model, 'steps': done,
-             'images_per_sec': round(done * config.batch_size / train_time, 1),
-             'compile_seconds': round(compile_seconds, 3), 'eval_psnr': round(psnr, 3),
-             'target_psnr': target_psnr or None, 'seconds_to_target': to_target,
-             'train_step_compilations': train.train_step._cache_size()}  # pylint: disable=protected-access
-  chunk_pixels = cpu_speedups.CHUNK_PIXELS if 'inference_chunks' in speedups else None
-  rate = functools.partial(_forward_rate, model, train.eval_params(state), seconds=seconds,
+
+def _eval_psnr(config, data, model, mesh, state) -> float:
+  """The model's PSNR only, as the peers measure it: patches, or whole images shaved."""
+  params = train.eval_params(state)
+  if input_pipeline.protocol_of(config).whole_images:
+    r = evaluation.evaluate_whole(model, params, data.eval, mesh, methods=(),
+                                  shave=config.shave, with_ssim=False)
+  else:
+    r = evaluation.evaluate_patches(model, params, data.eval, config, mesh, methods=())
+  return r['model']['psnr']
+
+
+def _inference_rates(task: str, model, params, seconds: float, chunk_pixels) -> dict:
+  """The peer's inference figures: images/s (mnist) or megapixels/s (photo) of `forward`."""
+  rate = functools.partial(_forward_rate, model, params, seconds=seconds,
                            chunk_pixels=chunk_pixels)
   if task == 'mnist':
-    for size in (14, 28):
-      for n in (1, 256):
-        summary[f'infer_{2 * size}_images_per_sec_batch{n}'] = rate((n, size, size, 1), n)
-  else:
-    summary['infer_512_megapixels_per_sec'] = rate((1, 256, 256, 1), 512 * 512 / 1e6)
-    summary['infer_128_batch16_megapixels_per_sec'] = rate((16, 64, 64, 1), 16 * 128 * 128 / 1e6)
-  summary['pipeline_images_per_sec'] = _per_second(
-      lambda: jax.device_put(input_pipeline.batch(data, config, np.random.randint(1 << 30))),
-      config.batch_size, seconds)
-  summary['wall_seconds'] = round(time.perf_counter() - t_start, 3)
-  _emit(summary)
-  return summary
+    return {f'infer_{2 * size}_images_per_sec_batch{n}': rate((n, size, size, 1), n)
+            for size in (14, 28) for n in (1, 256)}
+  return {'infer_512_megapixels_per_sec': rate((1, 256, 256, 1), 512 * 512 / 1e6),
+          'infer_128_batch16_megapixels_per_sec': rate((16, 64, 64, 1), 16 * 128 * 128 / 1e6)}
 
 
 def _main():

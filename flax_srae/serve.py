@@ -213,7 +213,211 @@ def serving(upscaler: inference.Upscaler, name: str, **kwargs):
     thread.join()
 
 
-class _Handler(BaseHTTPRequestHandler):
+def _declared_length(headers) -> int:
+  """The body's Content-Length: refused when missing (411) or not a number (400)."""
+  length = headers.get('Content-Length')
+  if length is None:
+    raise _Refused(411, 'missing Content-Length: send the image file as the request body')
+  if not re.fullmatch('[0-9]{1,15}', length.strip()):
+    raise _Refused(400, f'bad Content-Length {length[:20]!r}: send the image file as the '
+                        f'request body')
+  return int(length)
+
+
+def _check_length(headers, max_bytes: int) -> int:
+  """The declared body length, refused (413) above `max_bytes` before any of it is read."""
+  length = _declared_length(headers)
+  if length > max_bytes:
+    raise _Refused(413, f'upload of {length:,} bytes is above the limit of {max_bytes:,}: '
+                        f'start the server with --max_bytes={length} to allow it')
+  return length
+
+
+def _upscale_upload(server: _Server, body: bytes, method: str):
+  """(status, content type, PNG, headers) of the uploaded image upscaled by `method`, one
+  upscale at a time; the memory it freed is given back to the system."""
+  try:
+    with tempfile.TemporaryDirectory() as tmp:
+      image = _decode(server, body, os.path.join(tmp, 'upload'))
+      upscale = server.upscaler.upscale if method == 'model' else bicubic
+      with server.model_lock:  # one upscale at a time
+        t0 = time.perf_counter()  # after the wait for the lock: the upscale alone
+        out = upscale(image)
+        elapsed = time.perf_counter() - t0
+      path = os.path.join(tmp, 'x2.png')
+      image_io.write_array(path, out)
+      with open(path, 'rb') as f:
+        png = f.read()
+  finally:
+    cpu_speedups.give_back_freed_memory()
+  return 200, 'image/png', png, {'X-Elapsed-Seconds': f'{elapsed:.3f}'}
+
+
+def _decode(server: _Server, body: bytes, path: str) -> np.ndarray:
+  """The uploaded image's pixels, read as `predict` reads a file (of UPLOAD_FORMATS);
+  refused (413) above --max_pixels from its header, before it is decoded."""
+  with open(path, 'wb') as f:
+    f.write(body)
+  try:
+    return image_io.read_array(path, server.max_pixels, UPLOAD_FORMATS)
+  except image_io.PixelLimitError as e:
+    pixels = e.width * e.height
+    raise _Refused(413, f'image of {e.width}x{e.height} ({pixels:,} pixels) is above the '
+                        f'limit of {server.max_pixels:,}: start the server with '
+                        f'--max_pixels={pixels} to allow it') from e
+  except UserError as e:
+    raise _Refused(400, str(e).replace(path, 'upload')) from e
+  except Exception as e:  # pylint: disable=broad-except
+    # A crafted file can make a decoder fail in ways of its own: still a bad upload, logged
+    # in case the fault is ours.
+    logging.warning('upload refused: %s: %s', type(e).__name__, e, exc_info=True)
+    raise _Refused(400, f'cannot read image upload: {type(e).__name__}: {e}'.replace(
+        path, 'upload').replace('\n', ' ')) from e
+
+
+class _BodyReading:
+  """How a handler reads a request's body: under a deadline, among at most MAX_READING
+  readers, and, when refused unread, drained after the answer."""
+  server: _Server
+  body_read = False
+  body_started, body_got = None, 0  # of the body being read, for `body_rate`
+
+  def body_rate(self) -> float:
+    """Bytes per second of the body being read so far (a fresh reader's counts as fast)."""
+    elapsed = time.monotonic() - self.body_started
+    return float('inf') if elapsed < 1 else self.body_got / elapsed
+
+  def cut_off(self) -> None:
+    """Ends the body being read, as if the client had stopped sending (408)."""
+    try:
+      self.connection.shutdown(socket.SHUT_RD)
+    except OSError:
+      pass  # already gone
+
+  def _read(self, length: int, keep: bool = True, seconds: Optional[float] = None):
+    """Up to `length` bytes of the body, in chunks, while they keep up MIN_BODY_RATE bytes/s
+    after BODY_GRACE_SECONDS and within `seconds` for them all: (the bytes read, or b''
+    unless `keep`; how many came). `seconds` defaults to UPLOAD_SECONDS."""
+    seconds = UPLOAD_SECONDS if seconds is None else seconds
+    chunks, got = [], 0
+    start = time.monotonic()
+    while got < length:
+      now = time.monotonic()
+      left = min(start + seconds, start + BODY_GRACE_SECONDS + got / MIN_BODY_RATE) - now
+      if left <= 0:
+        break
+      self.connection.settimeout(left)
+      try:
+        chunk = self.rfile.read1(min(length - got, 1 << 20))
+      except OSError:  # a timeout or a reset
+        break
+      if not chunk:
+        break
+      if keep:
+        chunks.append(chunk)
+      got += len(chunk)
+      self.body_got = got
+    self.connection.settimeout(self.timeout)  # for writing the answer
+    return b''.join(chunks), got
+
+  def _read_body(self) -> bytes:
+    length = _check_length(self.headers, self.server.max_bytes)
+    if length == 0:
+      raise _Refused(400, 'empty upload: send the image file as the request body')
+    self.body_started, self.body_got = time.monotonic(), 0
+    if not self.server.readers.enter(self):
+      raise _Refused(503, f'busy: {MAX_READING} uploads are being received; send it again in a '
+                          f'moment', {'Retry-After': RETRY_AFTER})
+    self.body_read = True
+    try:
+      body, got = self._read(length)
+    finally:
+      self.server.readers.leave(self)
+    if got < length:
+      raise _Refused(408, f'upload stopped after {got:,} of {length:,} bytes (a body must '
+                          f'arrive at {MIN_BODY_RATE:,} bytes/s or more, within '
+                          f'{UPLOAD_SECONDS} s): send it again')
+    return body
+
+  def _discard_body(self):
+    """Reads and drops a body left unread, after the answer, up to DISCARD_BYTES within
+    LINGER_SECONDS: a client still sending it would otherwise meet a reset connection before
+    it reads the answer. The connection then closes, with whatever is left."""
+    self.body_read = True
+    try:
+      length = _declared_length(self.headers)
+    except _Refused:
+      return
+    self._read(min(length, DISCARD_BYTES), keep=False, seconds=LINGER_SECONDS)
+
+
+class _Routes(_BodyReading):
+  """What each route answers: (status, content type, body, extra headers), or _Refused."""
+
+  def _route(self):
+    """The answer to the request. HEAD is answered as GET without the body."""
+    url = urlsplit(self.path)
+    if self.command == 'OPTIONS' and (url.path in ROUTES or self.path == '*'):
+      allow = _allowed(url.path) if url.path in ROUTES else ', '.join(
+          sorted({m for path in ROUTES for m in _allowed(path).split(', ')}))
+      return 200, TEXT, b'', {'Allow': allow}
+    method = 'GET' if self.command == 'HEAD' else self.command
+    handlers = {('GET', '/'): self._page, ('GET', '/model'): self._model,
+                ('POST', '/upscale'): lambda: self._upscale(url.query)}
+    if (method, url.path) in handlers:
+      return handlers[method, url.path]()
+    if url.path in ROUTES:
+      raise _Refused(405, f'{url.path} takes {" or ".join(ROUTES[url.path])}, not '
+                          f'{self.command}', {'Allow': _allowed(url.path)})
+    raise _Refused(404, f'no page {url.path}: the routes are GET /, GET /model, '
+                        f'POST /upscale')
+
+  def _page(self):
+    return 200, 'text/html; charset=utf-8', self.server.page, {}
+
+  def _model(self):
+    upscaler = self.server.upscaler
+    info = {'model': self.server.name, 'architecture': upscaler.config.model,
+            'scale': upscaler.scale, 'channels': upscaler.config.channels,
+            'step': upscaler.step}
+    return 200, 'application/json', json.dumps(info).encode(), {}
+
+  def _upscale(self, query: str):
+    """The body read first, then a place in the queue and a worker, in arrival order."""
+    method = parse_qs(query).get('method', ['model'])[-1]
+    if method not in METHODS:
+      raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
+                          f'model')
+    _check_length(self.headers, self.server.max_bytes)  # too large is final; busy is a moment
+    self._check_queue()
+    body = self._read_body()
+    if not self.server.pending.acquire(blocking=False):
+      _queue_full()
+    try:
+      if not self.server.workers.acquire(timeout=QUEUE_SECONDS):
+        raise _Refused(503, f'busy: no worker came free in {QUEUE_SECONDS} s of waiting in the '
+                            f'queue; send it again in a moment', {'Retry-After': RETRY_AFTER})
+      try:
+        return _upscale_upload(self.server, body, method)
+      finally:
+        self.server.workers.release()
+    finally:
+      self.server.pending.release()
+
+  def _check_queue(self) -> None:
+    """Refuses (503) an upload while the queue is full, before its body is read."""
+    if self.server.pending.acquire(blocking=False):
+      self.server.pending.release()
+    else:
+      _queue_full()
+
+
+def _queue_full():
+  raise _Refused(503, f'busy: {MAX_PENDING} uploads are waiting or being processed; send it '
+                      f'again in a moment', {'Retry-After': RETRY_AFTER})
+
+
+class _Handler(_Routes, BaseHTTPRequestHandler):
   """Answers one request per connection (`Connection: close`): nothing is left over between
   requests, whatever a refused one did not read."""
   # HTTP/1.1 so that curl's `Expect: 100-continue` (bodies over 1 MB) is answered at once
@@ -223,9 +427,6 @@ class _Handler(BaseHTTPRequestHandler):
   # http.server's own refusals (a malformed request line, headers too long) in one line too.
   error_content_type = TEXT
   error_message_format = '%(message)s\n'
-  server: _Server
-  body_read = False
-  body_started, body_got = None, 0  # of the body being read, for `body_rate`
 
   def do_GET(self):  # pylint: disable=invalid-name
     self._answer()
@@ -241,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
     let through, to be answered by their route."""
     if (self.command, urlsplit(self.path).path) == ('POST', '/upscale'):
       try:
-        self._check_length()
+        _check_length(self.headers, self.server.max_bytes)
         self._check_queue()
       except _Refused as e:
         self._send(e.status, TEXT, f'{e}\n'.encode(), e.headers)
@@ -276,195 +477,6 @@ class _Handler(BaseHTTPRequestHandler):
       self.wfile.flush()
     except ConnectionError:
       pass  # the client left (a reloaded page): nobody to answer
-
-  def _route(self):
-    """(status, content type, body, extra headers) of the request, or raises _Refused. HEAD
-    is answered as GET without the body."""
-    url = urlsplit(self.path)
-    if self.command == 'OPTIONS' and (url.path in ROUTES or self.path == '*'):
-      allow = _allowed(url.path) if url.path in ROUTES else ', '.join(
-          sorted({m for path in ROUTES for m in _allowed(path).split(', ')}))
-      return 200, TEXT, b'', {'Allow': allow}
-    method = 'GET' if self.command == 'HEAD' else self.command
-    handlers = {('GET', '/'): self._page, ('GET', '/model'): self._model,
-                ('POST', '/upscale'): lambda: self._upscale(url.query)}
-    if (method, url.path) in handlers:
-      return handlers[method, url.path]()
-    if url.path in ROUTES:
-      raise _Refused(405, f'{url.path} takes {" or ".join(ROUTES[url.path])}, not '
-                          f'{self.command}', {'Allow': _allowed(url.path)})
-    raise _Refused(404, f'no page {url.path}: the routes are GET /, GET /model, '
-                        f'POST /upscale')
-
-  def _page(self):
-    return 200, 'text/html; charset=utf-8', self.server.page, {}
-
-  def _model(self):
-    upscaler = self.server.upscaler
-    info = {'model': self.server.name, 'architecture': upscaler.config.model,
-            'scale': upscaler.scale, 'channels': upscaler.config.channels,
-            'step': upscaler.step}
-    return 200, 'application/json', json.dumps(info).encode(), {}
-
-  def _upscale(self, query: str):
-    method = parse_qs(query).get('method', ['model'])[-1]
-    if method not in METHODS:
-      raise _Refused(400, f'unknown method {method!r}: use method=bicubic, or none for the '
-                          f'model')
-    self._check_length()  # too large is final; busy (below) is for a moment
-    self._check_queue()
-    body = self._read_body()
-    if not self.server.pending.acquire(blocking=False):
-      self._queue_full()
-    try:
-      if not self.server.workers.acquire(timeout=QUEUE_SECONDS):
-        raise _Refused(503, f'busy: no worker came free in {QUEUE_SECONDS} s of waiting in the '
-                            f'queue; send it again in a moment', {'Retry-After': RETRY_AFTER})
-      try:
-        return self._upscale_upload(body, method)
-      finally:
-        self.server.workers.release()
-    finally:
-      self.server.pending.release()
-
-  def _check_queue(self) -> None:
-    """Refuses (503) an upload while the queue is full, before its body is read."""
-    if self.server.pending.acquire(blocking=False):
-      self.server.pending.release()
-    else:
-      self._queue_full()
-
-  def _queue_full(self):
-    raise _Refused(503, f'busy: {MAX_PENDING} uploads are waiting or being processed; send it '
-                        f'again in a moment', {'Retry-After': RETRY_AFTER})
-
-  def body_rate(self) -> float:
-    """Bytes per second of the body being read so far (a fresh reader's counts as fast)."""
-    elapsed = time.monotonic() - self.body_started
-    return float('inf') if elapsed < 1 else self.body_got / elapsed
-
-  def cut_off(self) -> None:
-    """Ends the body being read, as if the client had stopped sending (408)."""
-    try:
-      self.connection.shutdown(socket.SHUT_RD)
-    except OSError:
-      pass  # already gone
-
-  def _upscale_upload(self, body: bytes, method: str):
-    try:
-      return self._upscale_in(body, method)
-    finally:
-      cpu_speedups.give_back_freed_memory()
-
-  def _upscale_in(self, body: bytes, method: str):
-    with tempfile.TemporaryDirectory() as tmp:
-      image = self._decode(body, os.path.join(tmp, 'upload'))
-      upscale = self.server.upscaler.upscale if method == 'model' else bicubic
-      with self.server.model_lock:  # one upscale at a time
-        t0 = time.perf_counter()  # after the wait for the lock: the upscale alone
-        out = upscale(image)
-        elapsed = time.perf_counter() - t0
-      path = os.path.join(tmp, 'x2.png')
-      image_io.write_array(path, out)
-      with open(path, 'rb') as f:
-        png = f.read()
-    return 200, 'image/png', png, {'X-Elapsed-Seconds': f'{elapsed:.3f}'}
-
-  def _declared_length(self) -> int:
-    """The body's Content-Length: refused when missing (411) or not a number (400)."""
-    length = self.headers.get('Content-Length')
-    if length is None:
-      raise _Refused(411, 'missing Content-Length: send the image file as the request body')
-    if not re.fullmatch('[0-9]{1,15}', length.strip()):
-      raise _Refused(400, f'bad Content-Length {length[:20]!r}: send the image file as the '
-                          f'request body')
-    return int(length)
-
-  def _check_length(self) -> int:
-    """The declared body length, refused (413) above --max_bytes before any of it is read."""
-    length = self._declared_length()
-    if length > self.server.max_bytes:
-      raise _Refused(413, f'upload of {length:,} bytes is above the limit of '
-                          f'{self.server.max_bytes:,}: start the server with '
-                          f'--max_bytes={length} to allow it')
-    return length
-
-  def _read(self, length: int, keep: bool = True, seconds: Optional[float] = None):
-    """Up to `length` bytes of the body, in chunks, while they keep up MIN_BODY_RATE bytes/s
-    after BODY_GRACE_SECONDS and within `seconds` for them all: (the bytes read, or b''
-    unless `keep`; how many came). `seconds` defaults to UPLOAD_SECONDS."""
-    seconds = UPLOAD_SECONDS if seconds is None else seconds
-    chunks, got = [], 0
-    start = time.monotonic()
-    while got < length:
-      now = time.monotonic()
-      left = min(start + seconds, start + BODY_GRACE_SECONDS + got / MIN_BODY_RATE) - now
-      if left <= 0:
-        break
-      self.connection.settimeout(left)
-      try:
-        chunk = self.rfile.read1(min(length - got, 1 << 20))
-      except OSError:  # a timeout or a reset
-        break
-      if not chunk:
-        break
-      if keep:
-        chunks.append(chunk)
-      got += len(chunk)
-      self.body_got = got
-    self.connection.settimeout(self.timeout)  # for writing the answer
-    return b''.join(chunks), got
-
-  def _read_body(self) -> bytes:
-    length = self._check_length()
-    if length == 0:
-      raise _Refused(400, 'empty upload: send the image file as the request body')
-    self.body_started, self.body_got = time.monotonic(), 0
-    if not self.server.readers.enter(self):
-      raise _Refused(503, f'busy: {MAX_READING} uploads are being received; send it again in a '
-                          f'moment', {'Retry-After': RETRY_AFTER})
-    self.body_read = True
-    try:
-      body, got = self._read(length)
-    finally:
-      self.server.readers.leave(self)
-    if got < length:
-      raise _Refused(408, f'upload stopped after {got:,} of {length:,} bytes (a body must '
-                          f'arrive at {MIN_BODY_RATE:,} bytes/s or more, within '
-                          f'{UPLOAD_SECONDS} s): send it again')
-    return body
-
-  def _discard_body(self):
-    """Reads and drops a body left unread, after the answer, up to DISCARD_BYTES within
-    LINGER_SECONDS: a client still sending it would otherwise meet a reset connection before
-    it reads the answer. The connection then closes, with whatever is left."""
-    self.body_read = True
-    try:
-      length = self._declared_length()
-    except _Refused:
-      return
-    self._read(min(length, DISCARD_BYTES), keep=False, seconds=LINGER_SECONDS)
-
-  def _decode(self, body: bytes, path: str) -> np.ndarray:
-    """The uploaded image's pixels, read as `predict` reads a file (of UPLOAD_FORMATS);
-    refused (413) above --max_pixels from its header, before it is decoded."""
-    with open(path, 'wb') as f:
-      f.write(body)
-    try:
-      return image_io.read_array(path, self.server.max_pixels, UPLOAD_FORMATS)
-    except image_io.PixelLimitError as e:
-      pixels = e.width * e.height
-      raise _Refused(413, f'image of {e.width}x{e.height} ({pixels:,} pixels) is above the '
-                          f'limit of {self.server.max_pixels:,}: start the server with '
-                          f'--max_pixels={pixels} to allow it') from e
-    except UserError as e:
-      raise _Refused(400, str(e).replace(path, 'upload')) from e
-    except Exception as e:  # pylint: disable=broad-except
-      # A crafted file can make a decoder fail in ways of its own: still a bad upload, logged
-      # in case the fault is ours.
-      logging.warning('upload refused: %s: %s', type(e).__name__, e, exc_info=True)
-      raise _Refused(400, f'cannot read image upload: {type(e).__name__}: {e}'.replace(
-          path, 'upload').replace('\n', ' ')) from e
 
 
 def _main():

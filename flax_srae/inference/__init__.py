@@ -204,37 +204,13 @@ class Upscaler(Model):
       mode = 'reflect' if min(h, w) > 1 else 'edge'
       x = np.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
     if max(x.shape[1:3]) > tile:
-      out = self._tiled(x, tile, overlap, progress)
+      one = lambda window: np.asarray(forward(self.model, self.params, window))
+      out = _in_tiles(one, x, tile, overlap, self.scale, self.config.channels, progress)
     else:
       # No more pixels per call than one tile: activations stay bounded for any batch.
       per_call = max(1, min(batch_size, tile * tile // (x.shape[1] * x.shape[2])))
       out = self._batched(x, per_call)
     return out[:, :h * self.scale, :w * self.scale]
-
-  def _tiled(self, x: np.ndarray, tile: int, overlap: int, progress=None) -> np.ndarray:
-    """Images in overlapping tiles, one at a time; each tile keeps only its centre, so there
-    are no seams. `progress(done, total)` follows the tiles.
-
-    `overlap` input pixels on each side exceed the model's receptive field, so every kept
-    output pixel is computed exactly as on the whole image.
-    """
-    n, h, w, _ = x.shape
-    s = self.scale
-    out = np.zeros((n, h * s, w * s, self.config.channels), np.float32)
-    core = tile - 2 * overlap
-    corners = [(i, y0, x0) for i in range(n) for y0 in range(0, h, core)
-               for x0 in range(0, w, core)]
-    for done, (i, y0, x0) in enumerate(corners, 1):
-      # Window of at most `tile` pixels around the core, even-aligned, clipped to the image.
-      ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
-      ty1, tx1 = min(h, y0 + core + overlap), min(w, x0 + core + overlap)
-      y = np.asarray(forward(self.model, self.params, x[i:i + 1, ty0:ty1, tx0:tx1]))
-      cy1, cx1 = min(h, y0 + core), min(w, x0 + core)
-      out[i, y0 * s:cy1 * s, x0 * s:cx1 * s] = y[0, (y0 - ty0) * s:(cy1 - ty0) * s,
-                                                 (x0 - tx0) * s:(cx1 - tx0) * s]
-      if progress:
-        progress(done, len(corners))
-    return out
 
   def apply(self, x: np.ndarray, tile: int = 512, ensemble: bool = False) -> np.ndarray:
     """The model alone on NHWC float input in its own space (for a literature-protocol model,
@@ -278,20 +254,55 @@ class Upscaler(Model):
       run = functools.partial(self_ensemble, run)
     network = run
     run = lambda z: network_output(network(network_input(z, self.studio_luma)), self.studio_luma)
-    c = x.shape[-1]
-    colour, alpha = (x[..., :-1], x[..., -1:]) if c in (2, 4) else (x, None)
-    if colour.shape[-1] == self.config.channels:
-      y = run(colour)
-    elif self.config.channels == 1:  # RGB through a grayscale model
-      ycc = colour @ image_ops.RGB_TO_YCBCR.T
-      luma = run(ycc[..., :1])
-      chroma = _bicubic(ycc[..., 1:], self.scale)
-      y = np.concatenate([luma, chroma], -1) @ image_ops.YCBCR_TO_RGB.T
-    else:  # grey through an RGB model
-      y = image_ops.luma(run(np.repeat(colour, 3, -1)))
-    if alpha is not None:
-      y = np.concatenate([y, _bicubic(alpha, self.scale)], -1)
+    y = _through_channels(run, x, self.config.channels, self.scale)
     return _from_batch(_keep_flat_images(x, y), layout, self.scale)
+
+
+def _through_channels(run, x: np.ndarray, channels: int, scale: int) -> np.ndarray:
+  """`run` (a model of `channels` channels) on images of any channels: colour through a
+  grayscale model by its luma, the chroma bicubic; grey through an RGB model replicated, its
+  luma kept; alpha bicubic."""
+  c = x.shape[-1]
+  colour, alpha = (x[..., :-1], x[..., -1:]) if c in (2, 4) else (x, None)
+  if colour.shape[-1] == channels:
+    y = run(colour)
+  elif channels == 1:  # RGB through a grayscale model
+    ycc = colour @ image_ops.RGB_TO_YCBCR.T
+    luma = run(ycc[..., :1])
+    chroma = _bicubic(ycc[..., 1:], scale)
+    y = np.concatenate([luma, chroma], -1) @ image_ops.YCBCR_TO_RGB.T
+  else:  # grey through an RGB model
+    y = image_ops.luma(run(np.repeat(colour, 3, -1)))
+  if alpha is not None:
+    y = np.concatenate([y, _bicubic(alpha, scale)], -1)
+  return y
+
+
+def _in_tiles(run_one, x: np.ndarray, tile: int, overlap: int, scale: int, channels: int,
+              progress=None) -> np.ndarray:
+  """`run_one` (one NHWC image in, its x`scale` with `channels` out) over the images of `x` in overlapping
+  tiles, one at a time; each tile keeps only its centre, so there are no seams.
+  `progress(done, total)` follows the tiles.
+
+  `overlap` input pixels on each side exceed the model's receptive field, so every kept
+  output pixel is computed exactly as on the whole image.
+  """
+  n, h, w, _ = x.shape
+  out = np.zeros((n, h * scale, w * scale, channels), np.float32)
+  core = tile - 2 * overlap
+  corners = [(i, y0, x0) for i in range(n) for y0 in range(0, h, core)
+             for x0 in range(0, w, core)]
+  for done, (i, y0, x0) in enumerate(corners, 1):
+    # Window of at most `tile` pixels around the core, even-aligned, clipped to the image.
+    ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
+    ty1, tx1 = min(h, y0 + core + overlap), min(w, x0 + core + overlap)
+    y = run_one(x[i:i + 1, ty0:ty1, tx0:tx1])
+    cy1, cx1 = min(h, y0 + core), min(w, x0 + core)
+    out[i, y0 * scale:cy1 * scale, x0 * scale:cx1 * scale] = y[
+        0, (y0 - ty0) * scale:(cy1 - ty0) * scale, (x0 - tx0) * scale:(cx1 - tx0) * scale]
+    if progress:
+      progress(done, len(corners))
+  return out
 
 
 def _keep_flat_images(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -46,9 +46,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.model not in models.REGISTRY:
     raise UserError(f'unknown model {config.model!r}: choose one of {", ".join(models.MODELS)}')
   spec = models.spec(config)
-  if config.degradation not in image_ops.DEGRADATIONS:
-    raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
-                    f'{", ".join(image_ops.DEGRADATIONS)}')
+  _validate_architecture(config, spec)
+  _validate_coding(config)
+  _validate_data(config, spec)
+  _validate_optimisation(config)
+
+
+def _validate_architecture(config, spec: models.Spec) -> None:
+  """The network's fields, as its registry record declares them."""
   if config.dtype not in models.DTYPES:
     raise UserError(f'dtype must be one of {", ".join(models.DTYPES)}, got {config.dtype!r}')
   if config.channels not in (1, 3):
@@ -60,12 +65,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   elif len(config.features) != 3 or min(config.features) < 1:
     raise UserError(f'features must be three positive widths, e.g. (32, 64, 128), got '
                     f'{tuple(config.features)}')
-  _validate_coding(config)
-  if config.loss not in LOSSES:
-    raise UserError(f'unknown loss {config.loss!r}: choose one of {", ".join(LOSSES)}')
-  if not 0 <= config.mse_finetune <= 1:
-    raise UserError(f'mse_finetune is the fraction of steps trained on MSE at the end: it must be '
-                    f'in [0, 1], got {config.mse_finetune}')
   if not isinstance(config.expansion, int) or config.expansion < 0:
     raise UserError(f'expansion must be a whole number >= 0 (0: plain convolutions), got '
                     f'{config.expansion}')
@@ -79,11 +78,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'expansion with {config.model} width {config.width} gives the output layer '
                     f'{last_in} channels in and out, which a collapsible block would add to its '
                     f'output: choose another width')
-  for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
-               'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
-               'num_samples'):
-    if config[name] <= 0:
-      raise UserError(f'{name} must be positive, got {config[name]}')
+
+
+def _validate_data(config, spec: models.Spec) -> None:
+  """The images, the protocol and how the run is cut into steps, evaluations and files."""
+  if config.degradation not in image_ops.DEGRADATIONS:
+    raise UserError(f'unknown degradation {config.degradation!r}: choose one of '
+                    f'{", ".join(image_ops.DEGRADATIONS)}')
   protocol = input_pipeline.protocol_of(config)
   if protocol.whole_images and (config.degradation != 'bicubic' or not spec.literature):
     whole = ' or '.join(name for name, s in models.REGISTRY.items() if s.literature)
@@ -92,6 +93,23 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                     f"{whole}")
   if config.shave < 0:
     raise UserError(f'shave must be >= 0, got {config.shave}')
+  if config.hr_size % spec.multiple or config.hr_size < 12:
+    raise UserError(f'hr_size must be a multiple of {spec.multiple} and at least 12 (the SSIM '
+                    f'window) for model {config.model}, got {config.hr_size}')
+  for name in ('batch_size', 'num_train_steps', 'eval_batch_size', 'num_eval_patches',
+               'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
+               'num_samples'):
+    if config[name] <= 0:
+      raise UserError(f'{name} must be positive, got {config[name]}')
+
+
+def _validate_optimisation(config) -> None:
+  """The loss, the optimiser and its schedule."""
+  if config.loss not in LOSSES:
+    raise UserError(f'unknown loss {config.loss!r}: choose one of {", ".join(LOSSES)}')
+  if not 0 <= config.mse_finetune <= 1:
+    raise UserError(f'mse_finetune is the fraction of steps trained on MSE at the end: it must be '
+                    f'in [0, 1], got {config.mse_finetune}')
   if config.lr_schedule not in LR_SCHEDULES:
     raise UserError(f'unknown lr_schedule {config.lr_schedule!r}: choose one of '
                     f'{", ".join(LR_SCHEDULES)}')
@@ -111,9 +129,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.batch_size % jax.device_count():
     raise UserError(f'batch_size {config.batch_size} must divide by the {jax.device_count()} '
                     f'devices: use a multiple of {jax.device_count()}')
-  if config.hr_size % spec.multiple or config.hr_size < 12:
-    raise UserError(f'hr_size must be a multiple of {spec.multiple} and at least 12 (the SSIM '
-                    f'window) for model {config.model}, got {config.hr_size}')
 
 
 def _check_numbers_finite(config, prefix: str = '') -> None:
@@ -360,8 +375,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  data = input_pipeline.load(config)
-  mesh = parallel.create_mesh()
+  data, mesh = input_pipeline.load(config), parallel.create_mesh()
+  _log_setup(config, data, mesh)
+  model = models.create_model(config, **cpu_speedups.layers())
+  mngr = checkpointing.manager(workdir, config.keep_checkpoints)
+  state = _restore_or_init(config, model, mesh, mngr)
+  run = _Run(config, workdir, mngr, int(state.step))
+  run.evaluate = _Evaluator(model, data, config, mesh, run.writer)
+  stop = _StopRequest()
+  try:
+    state = _train(run, state, stepper(config, data, mesh),
+                   parallel.replicate(mesh, np.int32(-1)), stop)
+  except BaseException:
+    try:
+      run.writer.close()  # the event files so far; the error that stopped the run is what matters
+    except Exception:  # pylint: disable=broad-except
+      logging.exception('closing the TensorBoard files failed')
+    raise
+  finally:
+    stop.restore()
+    checkpointing.close(mngr)
+  return run.results(state, data, _parameter_counts(state))
+
+
+def _log_setup(config, data, mesh) -> None:
   rows = parallel.process_rows(mesh, config.batch_size)
   logging.info('data: %s, %d train images, %d eval %s', config.dataset, len(data.train),
                len(data.eval), 'whole images' if input_pipeline.protocol_of(config).whole_images
@@ -373,95 +410,115 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   if config.dtype == 'bfloat16' and jax.default_backend() == 'cpu':
     logging.warning('dtype bfloat16 on CPU: usually slower than float32; it pays on GPU/TPU')
 
-  model = models.create_model(config, **cpu_speedups.layers())
+
+def _restore_or_init(config, model, mesh, mngr):
+  """The latest checkpoint's train state, else a new one; its parameter count logged."""
   init = initializer(config, model, mesh)
-  mngr = checkpointing.manager(workdir, config.keep_checkpoints)
   state = checkpointing.restore_latest(mngr, jax.eval_shape(init), config)
   if state is None:
     state = init()
   else:
     logging.info('resumed from %s at step %d', mngr.directory, int(state.step))
-  # The count that ships: collapsible blocks train more weights than the network they fold into.
-  n_params = sum(p.size for p in jax.tree.leaves(jax.eval_shape(models.collapse, state.params)))
-  n_trained = sum(p.size for p in jax.tree.leaves(state.params))
-  logging.info('model %s: %d parameters%s', config.model, n_params,
-               f' (trained as {n_trained} in collapsible blocks)' if n_trained != n_params else '')
+  shipped, trained = _parameter_counts(state)
+  logging.info('model %s: %d parameters%s', config.model, shipped,
+               f' (trained as {trained} in collapsible blocks)' if trained != shipped else '')
+  return state
 
-  start = int(state.step)
-  stop = _StopRequest()
-  first_bad_step = parallel.replicate(mesh, np.int32(-1))
-  # Training time adds up over resumes: a side file kept in step with the checkpoints.
-  timing_path = os.path.join(workdir, 'train_timing.json')
-  timing = (start and files.read_json(timing_path)) or {'seconds': 0.0, 'steps_timed': 0}
-  writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
-  evaluate = _Evaluator(model, data, config, mesh, writer)
-  lr_at = learning_rate_fn(config)
-  lr_at = lr_at if callable(lr_at) else (lambda _, lr=lr_at: lr)
-  run_step = stepper(config, data, mesh)
-  try:
-    t_compile, progress = time.perf_counter(), None
-    for step in range(start + 1, config.num_train_steps + 1):
-      state, loss, first_bad_step = run_step(state, step, first_bad_step)
-      # The switch to MSE compiles a second step: not timed.
-      if step == mse_from(config) + 1 and progress is not None:
-        loss.block_until_ready()
-        progress.restart_window(step)
-      final = step == config.num_train_steps
-      report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
-      if report:
-        _check_finite(int(first_bad_step), mngr)
-      if progress is None:
-        loss.block_until_ready()  # the first step compiles: keep it out of images/s
-        logging.info('compiled and ran the first step in %.1fs', time.perf_counter() - t_compile)
-        progress = _Progress(config, step)
-      elif report:
-        line, seconds, steps = progress.line(step, float(loss))  # float() waits for the step
-        timing['seconds'] += seconds
-        timing['steps_timed'] += steps
-        writer.scalars(step, {'train/loss': float(loss),
-                              'train/learning_rate': float(lr_at(step - 1)),
-                              'train/images_per_sec': steps * config.batch_size / seconds})
-        if step % config.eval_every_steps == 0 and not final:
-          line += '  ' + evaluate.summary(evaluate(state, step)[1])
-        logging.info(line)
-        progress.restart_window(step)
-      # A signal may have arrived during this step: read the flag once, for both decisions.
-      stopping = stop.signal
-      if step % config.checkpoint_every_steps == 0 or final or stopping:
-        _check_finite(int(first_bad_step), mngr)  # a checkpoint never holds a NaN
-        checkpointing.save(mngr, step, state, config)  # by every process: Orbax coordinates
-        if jax.process_index() == 0:
-          files.write_json(timing_path, timing)
-        writer.save()
-      if stopping:
-        checkpointing.wait(mngr)
-        raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
-                        f'{mngr.directory}: run the same command to resume')
-    checkpointing.wait(mngr)
-  except BaseException:
-    try:
-      writer.close()  # the event files so far; the error that stopped the run is what matters
-    except Exception:  # pylint: disable=broad-except
-      logging.exception('closing the TensorBoard files failed')
-    raise
-  finally:
-    stop.restore()
-    checkpointing.close(mngr)
 
-  step = int(state.step)
-  methods, m, (columns, labels) = evaluate(state, step)
-  logging.info('step %d: %s', step, evaluate.summary(m))
-  results = {'step': step, 'model': config.model, 'dataset': config.dataset,
-             'eval_split': config.eval_split, 'num_eval_images': len(data.eval),
-             'eval': m, 'parameters': n_params, 'trained_parameters': n_trained}
-  if models.is_coder(config):
-    results['coding'] = dict(evaluation.coding_summary(config), methods=methods)
-  # Steps that include compilation are not timed: a run of one step has no throughput.
-  results['train'] = dict(timing, images_per_sec=(
-      timing['steps_timed'] * config.batch_size / timing['seconds'] if timing['seconds'] else None))
-  writer.close(os.path.join(workdir, 'curves.png'))
-  if jax.process_index() == 0:
-    files.write_json(os.path.join(workdir, 'results.json'), results)
-    samples.write_grid(os.path.join(workdir, 'samples.png'), columns, labels=labels)
-    logging.info('wrote results.json, samples.png, curves.png and tensorboard/ in %s', workdir)
-  return results
+def _parameter_counts(state):
+  """(the count that ships, the count trained): collapsible blocks train more weights than the
+  network they fold into."""
+  shipped = sum(p.size for p in jax.tree.leaves(jax.eval_shape(models.collapse, state.params)))
+  return shipped, sum(p.size for p in jax.tree.leaves(state.params))
+
+
+def _train(run: '_Run', state, run_step, first_bad_step, stop: _StopRequest):
+  """Steps from the state's to `num_train_steps`: progress lines, evaluations and checkpoints
+  as the config asks; a signal saves a checkpoint and stops with a UserError."""
+  config = run.config
+  t_compile, progress = time.perf_counter(), None
+  for step in range(int(state.step) + 1, config.num_train_steps + 1):
+    state, loss, first_bad_step = run_step(state, step, first_bad_step)
+    # The switch to MSE compiles a second step: not timed.
+    if step == mse_from(config) + 1 and progress is not None:
+      loss.block_until_ready()
+      progress.restart_window(step)
+    final = step == config.num_train_steps
+    report = step % config.log_every_steps == 0 or step % config.eval_every_steps == 0 or final
+    if report:
+      _check_finite(int(first_bad_step), run.mngr)
+    if progress is None:
+      loss.block_until_ready()  # the first step compiles: keep it out of images/s
+      logging.info('compiled and ran the first step in %.1fs', time.perf_counter() - t_compile)
+      progress = _Progress(config, step)
+    elif report:
+      run.report(step, loss, state, progress, evaluate=step % config.eval_every_steps == 0
+                 and not final)
+    # A signal may have arrived during this step: read the flag once, for both decisions.
+    stopping = stop.signal
+    if step % config.checkpoint_every_steps == 0 or final or stopping:
+      _check_finite(int(first_bad_step), run.mngr)  # a checkpoint never holds a NaN
+      run.save(step, state)
+    if stopping:
+      checkpointing.wait(run.mngr)
+      raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
+                      f'{run.mngr.directory}: run the same command to resume')
+  checkpointing.wait(run.mngr)
+  return state
+
+
+class _Run:
+  """What a training run writes beside its checkpoints: TensorBoard scalars, the training
+  time (added up over resumes, in a side file kept in step with the checkpoints), and at the
+  end results.json, samples.png and curves.png."""
+
+  def __init__(self, config, workdir: str, mngr, start: int):
+    self.config, self.workdir, self.mngr = config, workdir, mngr
+    self.timing_path = os.path.join(workdir, 'train_timing.json')
+    self.timing = ((start and files.read_json(self.timing_path))
+                   or {'seconds': 0.0, 'steps_timed': 0})
+    self.writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
+    self.evaluate = None  # an _Evaluator, set once the model and data are there
+    lr_at = learning_rate_fn(config)
+    self.lr_at = lr_at if callable(lr_at) else (lambda _: lr_at)
+
+  def report(self, step: int, loss, state, progress: '_Progress', evaluate: bool) -> None:
+    """The progress line (with an evaluation when `evaluate`) and the training scalars."""
+    line, seconds, steps = progress.line(step, float(loss))  # float() waits for the step
+    self.timing['seconds'] += seconds
+    self.timing['steps_timed'] += steps
+    self.writer.scalars(step, {'train/loss': float(loss),
+                               'train/learning_rate': float(self.lr_at(step - 1)),
+                               'train/images_per_sec': steps * self.config.batch_size / seconds})
+    if evaluate:
+      line += '  ' + self.evaluate.summary(self.evaluate(state, step)[1])
+    logging.info(line)
+    progress.restart_window(step)
+
+  def save(self, step: int, state) -> None:
+    checkpointing.save(self.mngr, step, state, self.config)  # by every process: Orbax coordinates
+    if jax.process_index() == 0:
+      files.write_json(self.timing_path, self.timing)
+    self.writer.save()
+
+  def results(self, state, data, counts) -> dict:
+    """The final evaluation, written as results.json, samples.png and curves.png; returned."""
+    config, step = self.config, int(state.step)
+    methods, m, (columns, labels) = self.evaluate(state, step)
+    logging.info('step %d: %s', step, self.evaluate.summary(m))
+    results = {'step': step, 'model': config.model, 'dataset': config.dataset,
+               'eval_split': config.eval_split, 'num_eval_images': len(data.eval),
+               'eval': m, 'parameters': counts[0], 'trained_parameters': counts[1]}
+    if models.is_coder(config):
+      results['coding'] = dict(evaluation.coding_summary(config), methods=methods)
+    # Steps that include compilation are not timed: a run of one step has no throughput.
+    seconds = self.timing['seconds']
+    results['train'] = dict(self.timing, images_per_sec=(
+        self.timing['steps_timed'] * config.batch_size / seconds if seconds else None))
+    self.writer.close(os.path.join(self.workdir, 'curves.png'))
+    if jax.process_index() == 0:
+      files.write_json(os.path.join(self.workdir, 'results.json'), results)
+      samples.write_grid(os.path.join(self.workdir, 'samples.png'), columns, labels=labels)
+      logging.info('wrote results.json, samples.png, curves.png and tensorboard/ in %s',
+                   self.workdir)
+    return results
