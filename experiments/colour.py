@@ -33,13 +33,14 @@ def main():
   config = colour.config.copy_and_resolve_references()
   config.data_dir = SUN80
   pairs = input_pipeline.bicubic_pairs(input_pipeline.split_items(config, 'train[70:80]'), 3)
-  upscalers = {'bicubic (of RGB)': lambda lr: np.asarray(evaluation.baseline(lr[None]))[0],
+  upscalers = {'bicubic (of RGB)':
+                   lambda low_res: np.asarray(evaluation.baseline(low_res[None]))[0],
                '`pretrained:photo` (Y by the model, chroma bicubic)':
                    flax_srae.load('pretrained:photo').upscale,
                '`pretrained:photo_rgb` (RGB by the model)': colour.upscale}
   lines = ['| colour made by | Y PSNR dB | Y SSIM | RGB PSNR dB | RGB SSIM |', '|' + '---|' * 5]
   for name, upscale in upscalers.items():
-    scores = [[metrics.whole_image(upscale(lr), hr, 2, rgb=rgb) for lr, hr in pairs]
+    scores = [[metrics.whole_image(upscale(low_res), hr, 2, rgb=rgb) for low_res, hr in pairs]
               for rgb in (False, True)]
     means = [f'{np.mean([s[k] for s in on]):.{4 if k else 2}f}' for on in scores for k in (0, 1)]
     lines.append(f'| {name} | ' + ' | '.join(means) + ' |')

@@ -36,7 +36,7 @@ def _inputs(upscaler, data_dir):
   config.data_dir = data_dir
   data = input_pipeline.load_eval(config)
   if config.protocol == 'literature':  # (low, high) pairs of whole images, luma
-    return [lr[None] for lr, _ in data]
+    return [low_res[None] for low_res, _ in data]
   return [np.asarray(image_ops.degrade(np.asarray(data), config.degradation))]
 
 

@@ -25,11 +25,11 @@ def test_patches_are_measured_per_image_in_padded_batches():
   hr = np.random.default_rng(0).random((7, 16, 16, 1)).astype(np.float32)  # 7 = 4 + 3, padded
   mesh = parallel.create_mesh(jax.devices()[:1])
   r = evaluation.evaluate(model, params, hr, config, mesh, methods=('bicubic', 'nearest'))
-  lr = image_ops.degrade(hr, 'area')
-  cubic = np.clip(image_ops.cubic_upscale2x(lr), 0, 1)
+  low_res = image_ops.degrade(hr, 'area')
+  cubic = np.clip(image_ops.cubic_upscale2x(low_res), 0, 1)
   assert r['model']['psnr'] == pytest.approx(float(np.mean(metrics.psnr(cubic, hr))), abs=1e-4)
   assert r['model']['ssim'] == pytest.approx(float(np.mean(metrics.ssim(cubic, hr))), abs=1e-5)
-  nearest = lr.repeat(2, 1).repeat(2, 2)
+  nearest = low_res.repeat(2, 1).repeat(2, 2)
   assert r['nearest']['psnr'] == pytest.approx(float(np.mean(metrics.psnr(nearest, hr))),
                                                abs=1e-4)
   shaved = evaluation.evaluate(model, params, hr, config, mesh, methods=(), shave=2)
@@ -46,8 +46,8 @@ def test_whole_images_are_measured_one_by_one_the_literatures_way():
       np.float32)) for h, w in ((9, 12), (10, 8))]
   mesh = parallel.create_mesh(jax.devices()[:1])
   r = evaluation.evaluate(model, params, pairs, config, mesh)
-  expected = [metrics.whole_image(np.asarray(image_ops.cubic_upscale2x(lr[None]))[0], hr, 2)
-              for lr, hr in pairs]
+  expected = [metrics.whole_image(np.asarray(image_ops.cubic_upscale2x(low_res[None]))[0], hr, 2)
+              for low_res, hr in pairs]
   assert r['model']['psnr'] == pytest.approx(np.mean([p for p, _ in expected]), abs=1e-6)
   assert r['model']['ssim'] == pytest.approx(np.mean([s for _, s in expected]), abs=1e-6)
   assert set(r) == {'model', 'bicubic'}

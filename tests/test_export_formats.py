@@ -112,8 +112,8 @@ def test_pretrained_mnist_in_onnx_equals_upscale_on_real_digits(tmp_path):
   config = upscaler.config.copy_and_resolve_references()
   config.data_dir = MNIST_DIR
   hr = np.stack(input_pipeline.load_split(config, 'test[8000:8064]'))
-  lr = np.asarray(image_ops.degrade(hr, config.degradation))
-  for x in [lr, hr[:5]]:  # 14x14 digits, as trained; 28x28 ones, a size it never saw
+  low_res = np.asarray(image_ops.degrade(hr, config.degradation))
+  for x in [low_res, hr[:5]]:  # 14x14 digits, as trained; 28x28 ones, a size it never saw
     np.testing.assert_allclose(_run(session, x), upscaler.upscale(x), atol=TOLERANCE, rtol=0)
 
 

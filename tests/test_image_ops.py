@@ -10,17 +10,17 @@ import conftest
 
 def test_area_degradation_is_block_mean():
   hr = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-  lr = np.asarray(image_ops.degrade(hr, 'area'))
-  np.testing.assert_allclose(lr[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+  low_res = np.asarray(image_ops.degrade(hr, 'area'))
+  np.testing.assert_allclose(low_res[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
 
 
 def test_bicubic_degradation_is_antialiased():
   # A 1-pixel checkerboard averages out under an antialiased downscale (plain subsampling
   # would keep one phase: all zeros or all ones).
   hr = (np.indices((16, 16)).sum(0) % 2).astype(np.float32)[None, ..., None]
-  lr = np.asarray(image_ops.degrade(hr, 'bicubic'))
-  assert lr.shape == (1, 8, 8, 1)
-  np.testing.assert_allclose(lr[0, 2:-2, 2:-2], 0.5, atol=0.05)
+  low_res = np.asarray(image_ops.degrade(hr, 'bicubic'))
+  assert low_res.shape == (1, 8, 8, 1)
+  np.testing.assert_allclose(low_res[0, 2:-2, 2:-2], 0.5, atol=0.05)
   flat = np.full((1, 8, 8, 1), 0.3, np.float32)
   np.testing.assert_allclose(image_ops.degrade(flat, 'bicubic'), 0.3, atol=1e-6)
 

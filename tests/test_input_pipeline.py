@@ -194,15 +194,16 @@ def test_augmented_pairs_stay_aligned_and_deterministic():
   # HR = nearest 2x upscaling of LR, so an aligned crop of HR is the 2x2 blow-up of LR's crop
   # under any common rotation/flip; misaligned crops or transforms would break that.
   rng = np.random.default_rng(0)
-  lrs = [rng.random((20 + i, 30, 1), dtype=np.float32) for i in range(3)]
-  pairs = [(lr, np.kron(lr, np.ones((2, 2, 1), np.float32))) for lr in lrs]
-  a = input_pipeline.pair_batch(pairs, seed=0, step=3, batch_size=64, lr_size=6, augment=True)
-  assert a['lr'].shape == (64, 6, 6, 1) and a['hr'].shape == (64, 12, 12, 1)
-  np.testing.assert_array_equal(a['hr'], np.kron(a['lr'], np.ones((1, 2, 2, 1))))
-  b = input_pipeline.pair_batch(pairs, seed=0, step=3, batch_size=64, lr_size=6, augment=True)
-  np.testing.assert_array_equal(a['lr'], b['lr'])
+  low_res_crops = [rng.random((20 + i, 30, 1), dtype=np.float32) for i in range(3)]
+  pairs = [(low_res, np.kron(low_res, np.ones((2, 2, 1), np.float32))) for low_res in low_res_crops]
+  a = input_pipeline.pair_batch(pairs, seed=0, step=3, batch_size=64, low_res_size=6, augment=True)
+  assert a['low_res'].shape == (64, 6, 6, 1) and a['hr'].shape == (64, 12, 12, 1)
+  np.testing.assert_array_equal(a['hr'], np.kron(a['low_res'], np.ones((1, 2, 2, 1))))
+  b = input_pipeline.pair_batch(pairs, seed=0, step=3, batch_size=64, low_res_size=6, augment=True)
+  np.testing.assert_array_equal(a['low_res'], b['low_res'])
   plain = input_pipeline.pair_batch(pairs, 0, 3, 64, 6, augment=False)
-  assert not np.array_equal(a['lr'], plain['lr'])  # some of 64 patches are rotated or flipped
+  # Some of 64 patches are rotated or flipped.
+  assert not np.array_equal(a['low_res'], plain['low_res'])
 
 
 def test_augmented_train_batch_is_deterministic_and_covers_all_transforms():
@@ -217,12 +218,12 @@ def test_augmented_train_batch_is_deterministic_and_covers_all_transforms():
 def test_bicubic_pairs_follow_the_literature_protocol(tmp_path):
   rgb = (np.random.default_rng(0).random((31, 42, 3)) * 255).astype(np.uint8)
   Image.fromarray(rgb).save(tmp_path / 'a.png')
-  [(lr, hr)] = input_pipeline.bicubic_pairs([str(tmp_path / 'a.png')], channels=1)
-  assert hr.shape == (30, 42, 1) and lr.shape == (15, 21, 1)
+  [(low_res, hr)] = input_pipeline.bicubic_pairs([str(tmp_path / 'a.png')], channels=1)
+  assert hr.shape == (30, 42, 1) and low_res.shape == (15, 21, 1)
   y = 16 + rgb[:30].astype(np.float64) / 255 @ np.array([65.481, 128.553, 24.966])
   np.testing.assert_allclose(hr[..., 0] * 255, y, atol=1e-4)
   small = np.asarray(Image.fromarray(rgb[:30]).resize((21, 15), Image.BICUBIC), np.float64)
-  np.testing.assert_allclose(lr[..., 0] * 255, 16 + small / 255 @ [65.481, 128.553, 24.966],
+  np.testing.assert_allclose(low_res[..., 0] * 255, 16 + small / 255 @ [65.481, 128.553, 24.966],
                              atol=1e-4)
   [(lr3, hr3)] = input_pipeline.bicubic_pairs([str(tmp_path / 'a.png')], channels=3)
   np.testing.assert_allclose(hr3 * 255, rgb[:30], atol=1e-4)
@@ -231,12 +232,12 @@ def test_bicubic_pairs_follow_the_literature_protocol(tmp_path):
 
 def test_pair_batch_rows_partition_the_batch():
   rng = np.random.default_rng(1)
-  lrs = [rng.random((16, 18, 1), dtype=np.float32) for _ in range(3)]
-  pairs = [(lr, np.kron(lr, np.ones((2, 2, 1), np.float32))) for lr in lrs]
+  low_res_crops = [rng.random((16, 18, 1), dtype=np.float32) for _ in range(3)]
+  pairs = [(low_res, np.kron(low_res, np.ones((2, 2, 1), np.float32))) for low_res in low_res_crops]
   whole = input_pipeline.pair_batch(pairs, 0, 5, 8, 6, True)
   parts = [input_pipeline.pair_batch(pairs, 0, 5, 8, 6, True, rows=slice(i, i + 2))
            for i in range(0, 8, 2)]
-  for key in ('lr', 'hr'):
+  for key in ('low_res', 'hr'):
     np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key])
 
 
@@ -253,11 +254,11 @@ def test_literature_protocol_loads_whole_image_pairs_and_crops_them(tmp_path):
   config = _photo_folder(tmp_path)
   data = input_pipeline.load(config)
   assert [hr.shape for _, hr in data.train] == [(40, 50, 1), (36, 44, 1), (34, 38, 1)]
-  [(lr, hr)] = data.eval
-  assert lr.shape == (15, 16, 1) and hr.shape == (30, 32, 1)
+  [(low_res, hr)] = data.eval
+  assert low_res.shape == (15, 16, 1) and hr.shape == (30, 32, 1)
   assert 16 / 255 - 1e-6 <= hr.min() and hr.max() <= 235 / 255 + 1e-6  # studio-range luma
   batch = input_pipeline.batch(data, config, step=1)
-  assert batch['lr'].shape == (4, 8, 8, 1) and batch['hr'].shape == (4, 16, 16, 1)
+  assert batch['low_res'].shape == (4, 8, 8, 1) and batch['hr'].shape == (4, 16, 16, 1)
   plain = input_pipeline.batch(input_pipeline.load(_config()), _config(batch_size=4), step=1)
   assert set(plain) == {'hr'} and plain['hr'].shape == (4, 28, 28, 1)
   lr_crops, hr_crops = input_pipeline.center_crops(data.train, 12, 3)

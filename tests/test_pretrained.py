@@ -68,9 +68,9 @@ def _y_psnr(a, b):
 def test_pretrained_photo_beats_bicubic_on_a_photo_it_never_saw():
   model = flax_srae.load('pretrained:photo')
   assert model.config.protocol == 'literature' and model.config.channels == 1
-  [(lr, hr)] = input_pipeline.bicubic_pairs([skimage.data.astronaut()[:192, 128:320]], 1)
-  sr = model.apply(lr[None])[0]
-  bicubic = np.asarray(evaluation.baseline(lr[None]))[0]
+  [(low_res, hr)] = input_pipeline.bicubic_pairs([skimage.data.astronaut()[:192, 128:320]], 1)
+  sr = model.apply(low_res[None])[0]
+  bicubic = np.asarray(evaluation.baseline(low_res[None]))[0]
   assert _y_psnr(sr, hr) > _y_psnr(bicubic, hr) + 0.5
   # Colour in, colour out: the luma goes through the model, the chroma bicubically.
   rgb = skimage.data.astronaut()[:96:2, 128:320:2]
@@ -85,9 +85,9 @@ def test_pretrained_mnist_beats_bicubic_on_digits_it_never_saw():
   if not os.path.isdir(MNIST_DIR):
     pytest.skip('needs ../shared/data/mnist')
   hr = np.stack(input_pipeline.load_split(config, 'test[9990:]'))
-  lr = np.asarray(image_ops.degrade(hr, config.degradation))
-  sr = model.upscale(lr)
-  bicubic = evaluation.baseline(lr)
+  low_res = np.asarray(image_ops.degrade(hr, config.degradation))
+  sr = model.upscale(low_res)
+  bicubic = evaluation.baseline(low_res)
   assert float(np.mean(metrics.psnr(sr, hr))) > float(np.mean(metrics.psnr(bicubic, hr))) + 5
 
 

@@ -346,8 +346,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero(tiny_config):
   assert train.learning_rate_fn(tiny_config) == tiny_config.learning_rate
   tiny_config.update(dict(lr_schedule='cosine', warmup_steps=10, num_train_steps=110,
                           learning_rate=2e-3))
-  lr = train.learning_rate_fn(tiny_config)
-  np.testing.assert_allclose([lr(0), lr(5), lr(10), lr(60), lr(110)],
+  rate = train.learning_rate_fn(tiny_config)
+  np.testing.assert_allclose([rate(0), rate(5), rate(10), rate(60), rate(110)],
                              [0.0, 1e-3, 2e-3, 1e-3, 0.0], atol=1e-9)
 
 

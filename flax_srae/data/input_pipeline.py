@@ -337,36 +337,39 @@ def bicubic_pairs(items, channels: int):
   for item in items:
     rgb = _uint8_rgb(item)
     hr = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
-    lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
+    low_res = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
                                                 Image.BICUBIC))
-    lr, hr = image_ops.to_float(lr), image_ops.to_float(hr)
+    low_res, hr = image_ops.to_float(low_res), image_ops.to_float(hr)
     if channels == 1:  # in float64, as the literature's figures are computed
-      lr, hr = (image_ops.studio_luma(a.astype(np.float64)).astype(np.float32) for a in (lr, hr))
-    pairs.append((lr, hr))
+      low_res, hr = (image_ops.studio_luma(a.astype(np.float64)).astype(np.float32)
+                     for a in (low_res, hr))
+    pairs.append((low_res, hr))
   return pairs
 
 
-def pair_batch(pairs, seed: int, step: int, batch_size: int, lr_size: int, augment: bool,
+def pair_batch(pairs, seed: int, step: int, batch_size: int, low_res_size: int, augment: bool,
                rows: slice = slice(None)):
-  """`rows` of aligned random crops {'lr': (N, s, s, C), 'hr': (N, 2s, 2s, C)} of (low, high)
-  pairs, drawn as ../shared/peers/torch_photo_sr.py draws them; a function of (seed, step) only,
-  all draws made whatever `rows` is (as `random_patches`)."""
+  """`rows` of aligned random crops {'low_res': (N, s, s, C), 'hr': (N, 2s, 2s, C)} of (low,
+  high) pairs, drawn as ../shared/peers/torch_photo_sr.py draws them; a function of (seed,
+  step) only, all draws made whatever `rows` is (as `random_patches`)."""
   rng = np.random.default_rng([seed, step])
   keep = set(range(batch_size)[rows])
-  lrs, hrs = [], []
+  low_res_crops, high_res_crops = [], []
   for i in range(batch_size):
-    lr, hr = pairs[rng.integers(len(pairs))]
-    y, x = rng.integers(lr.shape[0] - lr_size), rng.integers(lr.shape[1] - lr_size)
+    low_res, hr = pairs[rng.integers(len(pairs))]
+    y = rng.integers(low_res.shape[0] - low_res_size)
+    x = rng.integers(low_res.shape[1] - low_res_size)
     k, flip = _dihedral(rng) if augment else (0, 0)
     if i in keep:
-      lrs.append(_transform(lr[y:y + lr_size, x:x + lr_size], k, flip))
-      hrs.append(_transform(hr[2 * y:2 * (y + lr_size), 2 * x:2 * (x + lr_size)], k, flip))
-  return {'lr': np.stack(lrs), 'hr': np.stack(hrs)}
+      low_res_crops.append(_transform(low_res[y:y + low_res_size, x:x + low_res_size], k, flip))
+      high_res_crops.append(_transform(
+          hr[2 * y:2 * (y + low_res_size), 2 * x:2 * (x + low_res_size)], k, flip))
+  return {'low_res': np.stack(low_res_crops), 'hr': np.stack(high_res_crops)}
 
 
 def batch(data: 'Data', config, step: int, rows: slice = slice(None)) -> dict:
   """`rows` of the training batch for `step`: {'hr'} (degraded on the device) or, for the
-  literature protocol, {'lr', 'hr'} crops of precomputed pairs."""
+  literature protocol, {'low_res', 'hr'} crops of precomputed pairs."""
   if protocol_of(config).whole_images:
     return pair_batch(data.train, config.seed, step, config.batch_size, config.hr_size // 2,
                       config.augment, rows)
@@ -377,15 +380,15 @@ def batch(data: 'Data', config, step: int, rows: slice = slice(None)) -> dict:
 SAMPLE_CROP = 64  # low-resolution side of the crops shown in sample grids of whole images
 
 
-def center_crops(pairs, lr_size: int, count: int):
-  """(lr, hr) arrays of crops of the first `count` pairs, lr_size (2 * lr_size) square and
-  central, or, for images smaller than that, the top-left part of the central crop at the
+def center_crops(pairs, low_res_size: int, count: int):
+  """(low_res, hr) arrays of crops of the first `count` pairs, low_res_size (2 * low_res_size)
+  square and central, or, for images smaller than that, the top-left part of the central crop at the
   smallest image's size."""
   crops = []
-  for lr, hr in pairs[:count]:
-    s = min(lr_size, *lr.shape[:2]) // 2 * 2
-    y, x = (lr.shape[0] - s) // 2, (lr.shape[1] - s) // 2
-    crops.append((lr[y:y + s, x:x + s], hr[2 * y:2 * (y + s), 2 * x:2 * (x + s)]))
+  for low_res, hr in pairs[:count]:
+    s = min(low_res_size, *low_res.shape[:2]) // 2 * 2
+    y, x = (low_res.shape[0] - s) // 2, (low_res.shape[1] - s) // 2
+    crops.append((low_res[y:y + s, x:x + s], hr[2 * y:2 * (y + s), 2 * x:2 * (x + s)]))
   s = min(c[0].shape[0] for c in crops)
   return np.stack([c[0][:s, :s] for c in crops]), np.stack([c[1][:2 * s, :2 * s] for c in crops])
 
@@ -397,7 +400,7 @@ def literature_pairs(config, spec: str, crop: int = 0, shave: int = 0):
   pairs = bicubic_pairs(split_items(config, spec), config.channels)
   if not pairs:
     raise UserError(f'split {spec!r} of {config.dataset} is empty: check the slice')
-  small = min(min(lr.shape[:2]) for lr, _ in pairs)
+  small = min(min(low_res.shape[:2]) for low_res, _ in pairs)
   if small <= crop:
     raise UserError(f'split {spec!r} has images of side {2 * small}, not larger than hr_size '
                     f'{2 * crop}: lower --config.hr_size')

@@ -94,8 +94,8 @@ def load_weights(path: str, step: Optional[int] = None):
       for field, value in _ADDED_FIELDS.items():
         config[field] = config.get(field, value)
     model = models.create_model(config)
-    lr_size = config.hr_size // models.scale_of(config)
-    x = jax.ShapeDtypeStruct((1, lr_size, lr_size, config.channels), jnp.float32)
+    low_res_size = config.hr_size // models.scale_of(config)
+    x = jax.ShapeDtypeStruct((1, low_res_size, low_res_size, config.channels), jnp.float32)
     placed = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=placed),
                             jax.eval_shape(model.init, jax.random.key(0), x)['params'])

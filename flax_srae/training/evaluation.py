@@ -102,8 +102,8 @@ def evaluate_whole(model, params, pairs, mesh: jax.sharding.Mesh, *, methods: Se
   upscalers = {'model': _model_upscaler(model, params, ensemble)}
   upscalers.update({name: functools.partial(baseline, name=name) for name in methods})
   scores = {name: [] for name in upscalers}
-  for lr, hr in pairs:
-    x = parallel.replicate(mesh, lr[None])
+  for low_res, hr in pairs:
+    x = parallel.replicate(mesh, low_res[None])
     for name, upscale in upscalers.items():
       sr = parallel.to_host(upscale(x))[0]
       scores[name].append(metrics.whole_image(sr, hr, shave, with_ssim, rgb))
@@ -141,12 +141,12 @@ def sample_columns(model, params, eval_data, config, mesh: jax.sharding.Mesh,
   if models.is_coder(config):
     return coder_sample_columns(model, params, eval_data, config, mesh, pca_fit)
   if input_pipeline.protocol_of(config).whole_images:
-    lr, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
+    low_res, hr = input_pipeline.center_crops(eval_data, input_pipeline.SAMPLE_CROP,
                                          config.num_samples)
   else:
     hr = eval_data[:config.num_samples]
-    lr = input_pipeline.model_input(hr, config.degradation, 2)
-  x = parallel.replicate(mesh, np.asarray(lr))
+    low_res = input_pipeline.model_input(hr, config.degradation, 2)
+  x = parallel.replicate(mesh, np.asarray(low_res))
   columns = parallel.to_host([x, baseline(x), _model_upscaler(model, params, ensemble)(x)])
   labels = ['input', 'bicubic', 'model + ensemble' if ensemble else 'model', 'original']
   return [*columns, np.asarray(hr)], labels

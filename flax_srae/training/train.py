@@ -168,8 +168,8 @@ def learning_rate_fn(config):
 
 
 def create_train_state(config, model, rng) -> train_state.TrainState:
-  lr_size = config.hr_size // models.scale_of(config)
-  x = jnp.zeros((1, lr_size, lr_size, config.channels), jnp.float32)
+  low_res_size = config.hr_size // models.scale_of(config)
+  x = jnp.zeros((1, low_res_size, low_res_size, config.channels), jnp.float32)
   params = model.init(rng, x)['params']
   tx = optax.adam(learning_rate_fn(config))
   if config.grad_clip:
@@ -199,20 +199,20 @@ def noise_key(config):
                                              'noise_std'),
                    donate_argnums=(0, 2))
 def train_step(state, hr, first_bad_step, degradation: str, scale: int,
-               loss_type: str = 'mse', lr=None, ema: float = 0.0, noise_std: float = 0.0,
+               loss_type: str = 'mse', low_res=None, ema: float = 0.0, noise_std: float = 0.0,
                noise_key=None):
-  """One Adam step on `loss_type` ('mse' or 'l1'). The input is `lr` when the data comes in
+  """One Adam step on `loss_type` ('mse' or 'l1'). The input is `low_res` when the data comes in
   (low, high)-resolution pairs, else `hr` degraded here (`input_pipeline.model_input`; for an
   autoencoder with `noise_std`, noise drawn from `noise_key` folded with the step, so a
   resumed run draws the same). `first_bad_step` (-1 while all is well) records on the device
   the first step whose loss or gradient was not finite, so the host need not sync every step.
   With `ema` > 0 the average of the weights moves too, at a rate that starts fast, so that
   early evaluations are not of the initial weights."""
-  if lr is None:
+  if low_res is None:
     key = None if noise_key is None else jax.random.fold_in(noise_key, state.step)
     x = input_pipeline.model_input(hr, degradation, scale, noise_std, key)
   else:
-    x = lr
+    x = low_res
 
   def loss_fn(params):
     return LOSSES[loss_type](state.apply_fn({'params': params}, x) - hr)
@@ -251,7 +251,7 @@ def stepper(config, data, mesh):
     batch = {k: parallel.shard_rows(mesh, v, config.batch_size)
              for k, v in input_pipeline.batch(data, config, n, rows).items()}
     return train_step(state, batch['hr'], first_bad_step, config.degradation, scale,
-                      'mse' if n > mse_after else config.loss, batch.get('lr'), config.ema,
+                      'mse' if n > mse_after else config.loss, batch.get('low_res'), config.ema,
                       *noise)
 
   return step
@@ -479,8 +479,9 @@ class _Run:
                    or {'seconds': 0.0, 'steps_timed': 0})
     self.writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
     self.evaluate = None  # an _Evaluator, set once the model and data are there
-    lr_at = learning_rate_fn(config)
-    self.lr_at = lr_at if callable(lr_at) else (lambda _: lr_at)
+    learning_rate_at = learning_rate_fn(config)
+    self.learning_rate_at = (learning_rate_at if callable(learning_rate_at)
+                             else (lambda _: learning_rate_at))
 
   def report(self, step: int, loss, state, progress: '_Progress', evaluate: bool) -> None:
     """The progress line (with an evaluation when `evaluate`) and the training scalars."""
@@ -488,7 +489,7 @@ class _Run:
     self.timing['seconds'] += seconds
     self.timing['steps_timed'] += steps
     self.writer.scalars(step, {'train/loss': float(loss),
-                               'train/learning_rate': float(self.lr_at(step - 1)),
+                               'train/learning_rate': float(self.learning_rate_at(step - 1)),
                                'train/images_per_sec': steps * self.config.batch_size / seconds})
     if evaluate:
       line += '  ' + self.evaluate.summary(self.evaluate(state, step)[1])
