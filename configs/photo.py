@@ -22,8 +22,8 @@ def get_config():
   config.protocol = 'literature'
   config.degradation = 'bicubic'
   # Chosen on the validation photos at equal CPU time (experiments/README.md, "Recipes at
-  # equal CPU time"): batch 16 beat 32 and 8, and edsr 32x8 (149,444 parameters, under the
-  # 150k of issue 18) tied 32x6 with a quarter fewer steps; 37,000 steps fill 30 minutes.
+  # equal CPU time"): batch 16 beat 32 and 8, and edsr 32x8 (under the 150k parameters a
+  # shipped photo model may have) tied 32x6 with fewer steps.
   config.width = 32
   config.num_blocks = 8
   config.hr_size = 48           # crops of 24x24 low-resolution pixels

@@ -131,7 +131,7 @@ def _tile_progress(path: str, img: np.ndarray, tile: int, scale: int, every: flo
   if h * w < 16 * tile * tile:
     return None
   # Six float32 copies of the output: the tiles' output, colour conversions, clipping and the
-  # integer pixels (a 12-megapixel RGB photo through pretrained:photo peaked at 3.2 GB).
+  # integer pixels.
   gigabytes = images * h * w * scale ** 2 * channels * 4 * 6 / 1e9
   print(f'{path}: {w}x{h}, in tiles of {tile}x{tile}; about {gigabytes:.1f} GB of memory',
         file=sys.stderr, flush=True)

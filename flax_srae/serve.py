@@ -46,8 +46,8 @@ MAX_BYTES = 50_000_000
 MAX_PIXELS = 2048 * 2048
 # An upload's body is read (at most MAX_READING at once: past that, the slowest reader is cut
 # off for the newcomer), then it queues (at most MAX_PENDING, else 503 at once) up to
-# QUEUE_SECONDS for one of WORKERS (decode, upscale, PNG). One upscale takes about a second
-# on 2 cores: a class of 20 sharing a page needs the queue to hold them for about 20 s.
+# QUEUE_SECONDS for one of WORKERS (decode, upscale, PNG): long enough for a class sharing
+# one page on a laptop to be answered in turn (docs/serve.md measures it).
 MAX_READING = 32
 MAX_PENDING = 32
 WORKERS = 4

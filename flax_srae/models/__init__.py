@@ -311,7 +311,7 @@ class Spec:
   # seed family's stride-2 encoder halves that, the autoencoder's quarters it.
   multiple: int = 4
   # Input pixels an output pixel looks at on either side (the tile overlap); None: the seed
-  # family's, measured (tiles equal the whole image from 16).
+  # family's, for which `inference` uses the smallest overlap its tile test passes with.
   reach: Optional[Callable[[Any], int]] = None
   # Whole images of any size by the literature's protocol, and collapsible training blocks
   # (`expansion`), whose output layer takes `output_in(config)` channels.

@@ -30,7 +30,8 @@ SPEEDUPS = ('subpixel_upsample', 'conv_forms', 'inference_chunks', 'ynn_dots',
             'keep_freed_memory')
 
 # Exact fusion types replace XLA:CPU's default list, whose YNNPACK fusions (reductions,
-# transposes, ...) slow these models' training on JAX 0.12; dots stay with YNNPACK.
+# transposes, ...) slow these models' training (experiments/README.md); dots stay with
+# YNNPACK.
 YNN_FLAG = '--xla_cpu_experimental_ynn_fusion_type=dot'
 
 # glibc reads these at start-up: where the user set them, their choice stands.
