@@ -9,12 +9,13 @@ def get_config():
   config = ml_collections.ConfigDict()
 
   # Model: 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic),
-  # 'espcn', 'seed_residual' (seed network added to bicubic upsampling), 'seed', or
+  # 'espcn', 'encoder_decoder_residual' (encoder_decoder added to bicubic upsampling),
+  # 'encoder_decoder' (the PyTorch peer's network, formerly 'seed'), or
   # 'autoencoder' (codes hr_size x hr_size images in latent_dim values: configs/ae28.py).
   # edsr with 4 blocks won on a validation slice of MNIST (experiments/README.md).
   config.model = 'edsr'
   config.channels = 1                 # 1: grayscale, 3: RGB
-  config.features = (32, 64, 128)     # seed family, autoencoder: the three encoder widths
+  config.features = (32, 64, 128)     # encoder_decoder*, autoencoder: encoder widths
   config.latent_dim = 32              # autoencoder: values in each image's code
   config.width = 32                   # edsr: channels of every convolution
   config.num_blocks = 4               # edsr: residual blocks

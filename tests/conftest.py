@@ -24,7 +24,8 @@ def make_tiny_config():
   """A config small enough to train a few steps in seconds on the builtin photos."""
   from configs import default
   config = default.get_config()
-  config.model = 'seed_residual'  # the tests of the seed family; edsr has its own
+  # The tests of the encoder_decoder family; edsr has its own.
+  config.model = 'encoder_decoder_residual'
   config.features = (4, 8, 8)
   config.hr_size = 12
   config.batch_size = 8

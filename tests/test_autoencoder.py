@@ -309,7 +309,7 @@ def test_a_checkpoint_of_the_former_uncompressing_autoencoder_is_refused(tmp_pat
 def test_an_upscaler_has_no_code(trained_workdir):
   model = flax_srae.load(trained_workdir)
   for method in ('encode', 'decode', 'reconstruct'):
-    with pytest.raises(UserError, match=r'x2 super-resolution model \(seed_residual\): it has '
+    with pytest.raises(UserError, match=r'x2 super-resolution model \(encoder_decoder_residual\): it has '
                                         r'no code; call upscale'):
       getattr(model, method)(np.zeros((8, 8)))
 

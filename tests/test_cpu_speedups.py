@@ -75,7 +75,7 @@ def test_conv_passes_options_it_does_not_rewrite_to_xla():
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='the CPU forms are for CPUs')
 @pytest.mark.parametrize('config', [
-    pytest.param(dict(model='seed', features=(4, 8, 8)), marks=pytest.mark.slow),
+    pytest.param(dict(model='encoder_decoder', features=(4, 8, 8)), marks=pytest.mark.slow),
     pytest.param(dict(model='autoencoder', features=(4, 8, 8), latent_dim=5, hr_size=12),
                  marks=pytest.mark.slow),
     pytest.param(dict(model='edsr', width=8, num_blocks=2), marks=pytest.mark.slow),

@@ -16,6 +16,7 @@ from flax_srae import evaluate
 from flax_srae.data import image_io
 from flax_srae import predict
 from flax_srae.errors import UserError
+from flax_srae.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,7 +32,7 @@ def _direct(upscaler, x_nhwc):
 
 
 def test_load_restores_config_and_step(upscaler):
-  assert upscaler.step == 3 and upscaler.config.model == 'seed_residual'
+  assert upscaler.step == 3 and upscaler.config.model == 'encoder_decoder_residual'
   assert upscaler.config.features == [4, 8, 8] or tuple(upscaler.config.features) == (4, 8, 8)
 
 
@@ -383,3 +384,14 @@ def test_predict_and_evaluate_take_the_self_ensemble(upscaler, trained_workdir, 
   assert both['methods']['bicubic'] == plain['methods']['bicubic']
   assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.json')) == [
       'eval_builtin_test_start-2.json', 'eval_builtin_test_start-2_ensemble.json']
+
+
+@pytest.mark.slow
+def test_a_checkpoint_saved_under_a_former_model_name_loads_and_resumes(tiny_config, tmp_path):
+  # Checkpoints written when encoder_decoder_residual was called seed_residual.
+  tiny_config.update(model='seed_residual', num_train_steps=2, checkpoint_every_steps=2)
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  upscaler = flax_srae.load(str(tmp_path))
+  assert upscaler.upscale(np.zeros((6, 6), np.uint8)).shape == (12, 12)
+  tiny_config.update(model='encoder_decoder_residual', num_train_steps=3)
+  assert train.train_and_evaluate(tiny_config, str(tmp_path))['step'] == 3

@@ -17,7 +17,7 @@ from flax_srae.training import train
 import conftest
 
 
-def _config(model='seed', channels=1, features=(32, 64, 128), latent_dim=32, hr_size=28):
+def _config(model='encoder_decoder', channels=1, features=(32, 64, 128), latent_dim=32, hr_size=28):
   return ml_collections.ConfigDict(dict(model=model, channels=channels, features=features,
                                         latent_dim=latent_dim, hr_size=hr_size))
 
@@ -29,7 +29,7 @@ def _out_shape(config, shape):
   return jax.eval_shape(model.apply, variables, x).shape, variables
 
 
-@pytest.mark.parametrize('model', ['seed', 'seed_residual'])
+@pytest.mark.parametrize('model', ['encoder_decoder', 'encoder_decoder_residual'])
 @pytest.mark.parametrize('shape,expected', [
     ((2, 14, 14, 1), (2, 28, 28, 1)), ((2, 28, 28, 1), (2, 56, 56, 1)),
     ((1, 100, 100, 1), (1, 200, 200, 1)), ((1, 12, 20, 1), (1, 24, 40, 1))])
@@ -103,7 +103,7 @@ def _count(variables):
 
 def test_parameter_counts_equal_across_input_sizes():
   # Same count as the PyTorch peer's seed model: 320 + 18496 + 73856 + 131136 + 32800 + 289.
-  for model in ('seed', 'seed_residual'):
+  for model in ('encoder_decoder', 'encoder_decoder_residual'):
     assert _count(_out_shape(_config(model), (1, 14, 14, 1))[1]) == 256897
     assert _count(_out_shape(_config(model), (1, 28, 28, 1))[1]) == 256897
 
@@ -115,7 +115,7 @@ def test_unknown_model_rejected():
 
 @pytest.mark.slow
 def test_residual_model_starts_at_bicubic():
-  model = models.create_model(_config('seed_residual'))
+  model = models.create_model(_config('encoder_decoder_residual'))
   x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
   params = model.init(jax.random.key(1), x)
   np.testing.assert_allclose(model.apply(params, x), image_ops.resize2x(x, 'cubic'), atol=1e-6)
@@ -209,7 +209,7 @@ def test_depth_to_space_is_pytorch_pixel_shuffle():
         np.testing.assert_array_equal(out[:, i::2, j::2, k], y[..., k * 4 + i * 2 + j])
 
 
-@pytest.mark.parametrize('model,side', [pytest.param('seed_residual', 14, marks=pytest.mark.slow),
+@pytest.mark.parametrize('model,side', [pytest.param('encoder_decoder_residual', 14, marks=pytest.mark.slow),
                                         ('autoencoder', 16)])
 def test_bfloat16_activations_keep_float32_parameters_and_output(model, side):
   f32 = models.create_model(_config(model, features=(8, 16, 16), hr_size=side))
@@ -297,3 +297,16 @@ def test_a_model_declared_once_is_known_everywhere(monkeypatch, tiny_config):
   x = jnp.zeros((1, 6, 6, 1))
   params = models.create_model(tiny_config).init(jax.random.PRNGKey(0), x)['params']
   assert models.create_model(tiny_config).apply({'params': params}, x).shape == (1, 12, 12, 1)
+
+
+@pytest.mark.parametrize('former,name', sorted(models.FORMER_NAMES.items()))
+def test_a_former_model_name_builds_and_validates_as_its_new_one(former, name, tiny_config):
+  old, new = _config(former), _config(name)
+  x = jnp.zeros((1, 14, 14, 1))
+  shapes = lambda c: jax.tree.map(jnp.shape, models.create_model(c).init(
+      jax.random.PRNGKey(0), x)['params'])
+  assert shapes(old) == shapes(new)
+  assert models.spec(old) is models.spec(new) and former not in models.MODELS
+  assert models.architecture_fields(former) == models.architecture_fields(name)
+  tiny_config.model = former
+  train.validate_config(tiny_config)

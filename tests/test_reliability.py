@@ -220,7 +220,7 @@ def test_training_into_a_disk_that_fills_ends_in_one_line_and_resumes_once_space
     filler = disk / 'filler'
     filler.write_bytes(b'\0' * 400_000)
     workdir = disk / 'run'
-    cmd = main_command(workdir, '--config.model=seed_residual', '--config.num_train_steps=100000',
+    cmd = main_command(workdir, '--config.model=encoder_decoder_residual', '--config.num_train_steps=100000',
                        '--config.checkpoint_every_steps=1', '--config.keep_checkpoints=100000',
                        '--config.eval_every_steps=100000')
     full = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # kills training processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
-FLAGS = ['--config.model=seed_residual', '--config.features=(4,8,8)', '--config.hr_size=12', '--config.batch_size=8',
+FLAGS = ['--config.model=encoder_decoder_residual', '--config.features=(4,8,8)', '--config.hr_size=12', '--config.batch_size=8',
          '--config.num_eval_patches=20', '--config.eval_batch_size=16', '--config.num_samples=2',
          f'--config.num_train_steps={STEPS}', '--config.checkpoint_every_steps=2',
          '--config.log_every_steps=1', '--config.eval_every_steps=5']

@@ -120,7 +120,7 @@ def test_page_and_model_info(url):
   assert b'://' not in page  # self-contained: the machine may be offline
   status, headers, body = request(url + 'model')
   assert status == 200 and headers['Content-Type'] == 'application/json'
-  assert json.loads(body) == {'model': 'tiny', 'architecture': 'seed_residual', 'scale': 2,
+  assert json.loads(body) == {'model': 'tiny', 'architecture': 'encoder_decoder_residual', 'scale': 2,
                               'channels': 1, 'step': 3}
 
 
@@ -344,7 +344,7 @@ def test_cli_serves_until_ctrl_c_or_sigterm(trained_workdir, signum):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     line = proc.stdout.readline()
-    match = re.fullmatch(r'serving (.+) \(seed_residual, x2\) at (http://127\.0\.0\.1:\d+/) '
+    match = re.fullmatch(r'serving (.+) \(encoder_decoder_residual, x2\) at (http://127\.0\.0\.1:\d+/) '
                          r'— Ctrl-C to stop\n', line)
     assert match and match[1] == trained_workdir, line
     assert json.loads(request(match[2] + 'model')[2])['step'] == 3

@@ -111,8 +111,8 @@ def test_edsr_with_l1_and_augmentation_trains_and_resumes(tiny_config, tmp_path)
   tiny_config.width = 16
   with pytest.raises(UserError, match='another model.*width: checkpoint 8 vs config 16'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
-  tiny_config.update(dict(width=8, model='seed', hr_size=12))
-  with pytest.raises(UserError, match="another model.*model: checkpoint 'edsr' vs config 'seed'"):
+  tiny_config.update(dict(width=8, model='encoder_decoder', hr_size=12))
+  with pytest.raises(UserError, match="another model.*model: checkpoint 'edsr' vs config 'encoder_decoder'"):
     train.train_and_evaluate(tiny_config, str(tmp_path))
 
 
@@ -147,7 +147,7 @@ def test_bad_edsr_size_rejected(tiny_config, tmp_path):
     ('shave', -1, 'shave must be >= 0'),
     ('mse_finetune', 1.5, r'mse_finetune .* must be in \[0, 1\]'),
     ('expansion', -1, 'expansion must be a whole number >= 0'),
-    ('expansion', 2, 'expansion .* applies to models espcn and edsr, not seed_residual'),
+    ('expansion', 2, 'expansion .* applies to models espcn and edsr, not encoder_decoder_residual'),
 ])
 def test_bad_config_values_rejected(tiny_config, tmp_path, field, value, message):
   tiny_config[field] = value
@@ -214,6 +214,7 @@ def test_new_subfolder_flag_trains_beside_another_architecture(tmp_path):
   first = subprocess.run(main_command(tmp_path, '--config.num_train_steps=1'), cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
   assert first.returncode == 0, first.stderr
+  # A former model name (seed, now encoder_decoder) on the command line, as old scripts have it.
   other = main_command(tmp_path, '--config.num_train_steps=1', '--config.model=seed')
   refused = subprocess.run(other, cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert refused.returncode == 1 and '--new_subfolder' in refused.stderr
@@ -260,12 +261,12 @@ def test_failed_save_is_reported_and_earlier_checkpoints_stay(tiny_config, tmp_p
 @pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason='needs ../shared/data/mnist')
 def test_benchmark_reports_the_peer_keys():
   proc = subprocess.run([sys.executable, '-m', 'flax_srae.benchmark', f'--data_dir={MNIST_DIR}',
-                         '--steps=3', '--eval_every=2', '--seconds=0.1', '--model=seed'],
+                         '--steps=3', '--eval_every=2', '--seconds=0.1', '--model=encoder_decoder'],
                         cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = [json.loads(line) for line in proc.stdout.splitlines()]
   summary = lines[-1]
-  assert summary['summary'] and summary['steps'] == 3 and summary['model'] == 'seed'
+  assert summary['summary'] and summary['steps'] == 3 and summary['model'] == 'encoder_decoder'
   for key in ('images_per_sec', 'compile_seconds', 'eval_psnr', 'infer_28_images_per_sec_batch1',
               'infer_28_images_per_sec_batch256', 'infer_56_images_per_sec_batch1',
               'infer_56_images_per_sec_batch256', 'pipeline_images_per_sec'):
@@ -488,11 +489,11 @@ def test_the_benchmark_trains_with_the_step_train_py_trains_with(monkeypatch):
     return config
 
   monkeypatch.setattr(benchmark, '_config', with_finetune)
-  summary = benchmark.run('mnist', MNIST_DIR, 3, 'seed', target_psnr=0.0, eval_every=0,
+  summary = benchmark.run('mnist', MNIST_DIR, 3, 'encoder_decoder', target_psnr=0.0, eval_every=0,
                           seconds=0.01)
   # train.py's state and step over the same batches: the peers' warm-up step (batch 0),
   # then steps 1 to 3.
-  config = with_finetune('mnist', MNIST_DIR, 3, 'seed')
+  config = with_finetune('mnist', MNIST_DIR, 3, 'encoder_decoder')
   mesh = parallel.create_mesh(jax.devices()[:1])
   data = input_pipeline.load(config)
   model = models.create_model(config)

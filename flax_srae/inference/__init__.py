@@ -361,7 +361,7 @@ class Coder(Model):
 def _overlap(config) -> int:
   """Input pixels beyond which an output pixel does not look (the model's `reach`: each 3x3
   convolution at input resolution reaches 1 further, a 5x5 2, the cubic upsampling beside them
-  2), rounded up to even and at least 16, which covers the seed family (measured: tiles equal
+  2), rounded up to even and at least 16, which covers the encoder-decoder family (measured: tiles equal
   the whole image)."""
   reach = models.spec(config).reach
   if reach is None:

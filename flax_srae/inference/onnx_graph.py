@@ -98,7 +98,7 @@ def _layers(params, name: str):
   return (params[f'{name}_{i}'] for i in itertools.count())
 
 
-def _seed_family(g: _Graph, x: str, params, config, residual: bool = False) -> str:
+def _encoder_decoder(g: _Graph, x: str, params, config, residual: bool = False) -> str:
   conv, up = _layers(params, 'Conv'), _layers(params, 'ConvTranspose2x')
   y = g.relu(g.conv(x, next(conv)))
   y = g.relu(g.conv(y, next(conv), stride=2))
@@ -139,7 +139,8 @@ def _espcn(g: _Graph, x: str, params, config) -> str:
 
 
 # The upscalers' graphs, named by their `models.Spec.onnx`.
-NETWORKS = {'seed': _seed_family, 'seed_residual': functools.partial(_seed_family, residual=True),
+NETWORKS = {'encoder_decoder': _encoder_decoder,
+            'encoder_decoder_residual': functools.partial(_encoder_decoder, residual=True),
             'edsr': _edsr, 'espcn': _espcn}
 
 

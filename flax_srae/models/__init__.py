@@ -48,7 +48,7 @@ class ConvTranspose2x(nn.ConvTranspose):
 
 
 class EncoderDecoder(nn.Module):
-  """The seed family: three-conv encoder to half resolution, transposed-conv decoder to twice
+  """The encoder-decoder family (formerly "seed"): three-conv encoder to half resolution, transposed-conv decoder to twice
   the input's size.
 
   encoder Conv3x3(f0) ReLU, Conv3x3/2(f1) ReLU, Conv3x3(f2) ReLU      (features at H/2)
@@ -281,24 +281,23 @@ def depth_to_space(y, scale: int = 2):
 
 def architecture_fields(model: str):
   """The config fields that fix `model`'s parameter shapes and meaning."""
-  return ('model', 'channels') + REGISTRY[model].fields
+  return ('model', 'channels') + REGISTRY[registered_name(model)].fields
 
 
 def create_model(config, conv: ModuleDef = nn.Conv,
                  upsample: ModuleDef = ConvTranspose2x) -> nn.Module:
   """The model named by `config.model`, sized by its `architecture_fields`, computing in
   `config.dtype` (absent from configs saved before it existed: float32). `conv` and
-  `upsample` (the seed family's transposed convolutions) may be other forms of the same
+  `upsample` (the encoder-decoder family's transposed convolutions) may be other forms of the same
   layers (`cpu_speedups.layers()`); Flax names parameters after the layer's class, so a
   replacement keeps the class name (`Conv`, `ConvTranspose2x`) to keep the checkpoints'.
   With `config.expansion` > 0 (edsr and espcn) every convolution is an `ExpandedConv` of it,
   for training; `collapse` turns its weights into the plain model's."""
-  if config.model not in REGISTRY:
-    raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
+  build = spec(config).build
   dtype = jnp.dtype(config.get('dtype', 'float32'))
   if config.get('expansion', 0):
     conv = functools.partial(ExpandedConv, expansion=config.expansion, conv=conv)
-  return REGISTRY[config.model].build(config, conv=conv, upsample=upsample, dtype=dtype)
+  return build(config, conv=conv, upsample=upsample, dtype=dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,10 +307,10 @@ class Spec:
   fields: Tuple[str, ...]  # config fields that fix its parameters, beside model and channels
   coder: bool = False  # codes hr_size images into latent_dim values; else upscales x2
   # hr_size must divide by it: the model sees hr_size / 2 (x2) or hr_size (a coder), and the
-  # seed family's stride-2 encoder halves that, the autoencoder's quarters it.
+  # encoder-decoder family's stride-2 encoder halves that, the autoencoder's quarters it.
   multiple: int = 4
-  # Input pixels an output pixel looks at on either side (the tile overlap); None: the seed
-  # family's, for which `inference` uses the smallest overlap its tile test passes with.
+  # Input pixels an output pixel looks at on either side (the tile overlap); None: the
+  # encoder-decoder family's, for which `inference` uses the smallest overlap its tile test passes with.
   reach: Optional[Callable[[Any], int]] = None
   # Whole images of any size by the literature's protocol, and collapsible training blocks
   # (`expansion`), whose output layer takes `output_in(config)` channels.
@@ -320,7 +319,7 @@ class Spec:
   onnx: Optional[str] = None  # its builder in onnx_graph.NETWORKS (upscalers)
 
 
-def _seed_family(residual: bool):
+def _encoder_decoder(residual: bool):
   def build(config, conv, upsample, dtype):
     return EncoderDecoder(channels=config.channels, features=tuple(config.features),
                           residual=residual, dtype=dtype, conv=conv, upsample=upsample)
@@ -328,8 +327,10 @@ def _seed_family(residual: bool):
 
 
 REGISTRY: Mapping[str, Spec] = {
-    'seed': Spec(_seed_family(residual=False), ('features',), onnx='seed'),
-    'seed_residual': Spec(_seed_family(residual=True), ('features',), onnx='seed_residual'),
+    'encoder_decoder': Spec(_encoder_decoder(residual=False), ('features',),
+                            onnx='encoder_decoder'),
+    'encoder_decoder_residual': Spec(_encoder_decoder(residual=True), ('features',),
+                                     onnx='encoder_decoder_residual'),
     'autoencoder': Spec(
         lambda config, conv, upsample, dtype: Autoencoder(
             channels=config.channels, features=tuple(config.features),
@@ -350,10 +351,19 @@ REGISTRY: Mapping[str, Spec] = {
         output_in=lambda config: config.width, onnx='edsr'),
 }
 MODELS = tuple(REGISTRY)
+# Names models had before they were named after their architecture: configs and checkpoints
+# that use them still load.
+FORMER_NAMES = {'seed': 'encoder_decoder', 'seed_residual': 'encoder_decoder_residual'}
+
+
+def registered_name(name: str) -> str:
+  """The registry's name of the model `name` (today's or a former one); unknown: `name`."""
+  return FORMER_NAMES.get(name, name)
 
 
 def spec(config) -> Spec:
   """The declaration of `config.model`."""
-  if config.model not in REGISTRY:
+  name = registered_name(config.model)
+  if name not in REGISTRY:
     raise ValueError(f'unknown model {config.model!r}: choose one of {", ".join(MODELS)}')
-  return REGISTRY[config.model]
+  return REGISTRY[name]

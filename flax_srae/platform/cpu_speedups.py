@@ -3,7 +3,7 @@
 Each is measured with and without on the PyTorch peers' benchmarks (experiments/README.md,
 "What each CPU speed-up gains") and kept only where it gains clearly:
 
-- Layers: other forms of `nn.Conv` and of the seed family's transposed convolution, with the
+- Layers: other forms of `nn.Conv` and of the encoder-decoder family's transposed convolution, with the
   same parameters and the same function (tested against the plain Flax layers, outputs and
   gradients). `layers()` gives them to `models.create_model` when the model runs on a CPU.
 - Chunked inference: `apply_in_chunks` runs a large batch as a sequence of small ones on a CPU.

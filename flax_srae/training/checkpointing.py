@@ -26,7 +26,7 @@ _ABBREVIATIONS = {'features': 'f', 'width': 'w', 'num_blocks': 'b', 'expansion':
 
 
 def architecture_subfolder(workdir: str, config) -> str:
-  """WORKDIR/<model>_c<channels>_<sizes>, e.g. seed_c1_f32-64-128, edsr_c1_w32_b4 or
+  """WORKDIR/<model>_c<channels>_<sizes>, e.g. encoder_decoder_c1_f32-64-128, edsr_c1_w32_b4 or
   autoencoder_c1_f32-64-32_d32_s28: one stable place per architecture, so a second run with
   --new_subfolder resumes there."""
   sizes = []
@@ -207,7 +207,7 @@ def _refuse_former_autoencoder(saved: dict, directory) -> None:
   """The 'autoencoder' that came before the compressing one (28x28 in, 28x28 out, no code)
   saved no latent_dim. Its weights fit no model of this code: filled in with today's fields,
   loading them fails inside Orbax with a TypeError and resuming calls the checkpoint damaged."""
-  spec = models.REGISTRY.get(saved.get('model'))
+  spec = models.REGISTRY.get(models.registered_name(saved.get('model')))
   if spec is not None and spec.coder and 'latent_dim' not in saved:
     raise UserError(f'{directory} holds a checkpoint of the former uncompressing autoencoder, '
                     f'which this version no longer has: train configs/ae28.py (the compressing '
@@ -217,7 +217,8 @@ def _refuse_former_autoencoder(saved: dict, directory) -> None:
 def _architecture(config_dict, model: str) -> dict:
   """The fields that fix `model`'s parameters: a checkpoint is only resumed by a config that
   agrees on all of them."""
-  config_dict = {**_ADDED_FIELDS, **config_dict}
+  config_dict = {**_ADDED_FIELDS, **config_dict,
+                 'model': models.registered_name(config_dict.get('model', ''))}
   return {k: list(v) if isinstance(v, (list, tuple)) else v
           for k, v in config_dict.items() if k in models.architecture_fields(model)}
 

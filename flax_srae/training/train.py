@@ -43,7 +43,7 @@ class EmaTrainState(train_state.TrainState):
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Rejects bad values before anything is loaded or compiled."""
   _check_numbers_finite(config)
-  if config.model not in models.REGISTRY:
+  if models.registered_name(config.model) not in models.REGISTRY:
     raise UserError(f'unknown model {config.model!r}: choose one of {", ".join(models.MODELS)}')
   spec = models.spec(config)
   _validate_architecture(config, spec)
