@@ -25,7 +25,7 @@ from flax_srae import models
 from flax_srae.platform import parallel
 from flax_srae.platform import run_lock
 from flax_srae.training import samples
-from flax_srae.training import summaries
+from flax_srae.training import curves
 from flax_srae.errors import UserError
 
 
@@ -477,7 +477,7 @@ class _Run:
     self.timing_path = os.path.join(workdir, 'train_timing.json')
     self.timing = ((start and files.read_json(self.timing_path))
                    or {'seconds': 0.0, 'steps_timed': 0})
-    self.writer = summaries.Writer(workdir, start, enabled=jax.process_index() == 0)
+    self.writer = curves.Writer(workdir, start, enabled=jax.process_index() == 0)
     self.evaluate = None  # an _Evaluator, set once the model and data are there
     learning_rate_at = learning_rate_fn(config)
     self.learning_rate_at = (learning_rate_at if callable(learning_rate_at)
