@@ -52,3 +52,12 @@ def test_whole_image_rounds_to_8_bits_shaves_and_measures_colour_on_studio_luma(
   red[..., 0] = 10 / 255   # 10 levels off in one channel of three: the RGB mean squared error
   psnr, _ = metrics.whole_image(red, rgb, shave=0, rgb=True)
   assert psnr == pytest.approx(10 * np.log10(3 * 255 ** 2 / 10 ** 2), abs=1e-4)
+
+
+@pytest.mark.parametrize('channels,rgb', [(1, False), (3, True)])
+def test_whole_image_ssim_on_the_host_equals_ssim(channels, rgb):
+  rng = np.random.default_rng(1)
+  hr = rng.random((37, 30, channels)).astype(np.float32)
+  sr = np.round(np.clip(hr + 0.1 * rng.standard_normal(hr.shape), 0, 1) * 255) / 255
+  _, ours = metrics.whole_image(sr.astype(np.float32), hr, shave=0, rgb=rgb)
+  assert ours == pytest.approx(float(metrics.ssim(sr[None], hr[None])[0]), abs=1e-6)
