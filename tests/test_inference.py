@@ -326,16 +326,28 @@ def test_tiles_of_a_deep_edsr_match_the_whole_image(tmp_path):
   config = ml_collections.ConfigDict(dict(model='edsr', channels=1, width=4, num_blocks=12,
                                           hr_size=28))
   model = models.create_model(config)
-  x = np.random.default_rng(0).random((1, 90, 70, 1)).astype(np.float32)
-  params = model.init(jax.random.key(0), x)['params']
-  # Random non-zero tail, so the blocks' reach (26 input pixels) shows at the tile borders.
-  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(1), p.shape), params)
+  # 3 x 4 tiles of 80 pixels, 28-pixel cores: the middle tiles have neighbours on every side,
+  # and the tiles come in 4 shapes (each shape compiles the 12 blocks again).
+  x = np.random.default_rng(0).random((1, 84, 112, 1)).astype(np.float32)
+  # init's weights plus noise, the zero tail included, so the blocks' reach (26 input pixels)
+  # shows at the tile borders; drawn by numpy from the parameters' shapes, since init runs op
+  # by op and compiles each of its random draws on its own.
+  rng, tail = np.random.default_rng(1), f'Conv_{2 * config.num_blocks + 1}'
+  def draw(layer, name, shape):
+    init = 1 / np.prod(shape[:-1]) if name == 'kernel' and layer != tail else 0  # lecun normal
+    return (np.sqrt(init + 0.1 ** 2) * rng.standard_normal(shape)).astype(np.float32)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), x)['params']
+  params = {layer: {name: draw(layer, name, s.shape) for name, s in p.items()}
+            for layer, p in shapes.items()}
   up = flax_srae.Upscaler(config, params, 0)
   assert up.overlap == 26
   whole = up.upscale(x[0])
+  tiles = []
   # Float rounding, which these random 12 blocks amplify to ~2e-5; a short overlap shows.
-  np.testing.assert_allclose(up.upscale(x[0], tile=64), whole, atol=5e-5)
-  assert np.abs(up.upscale(x[0], tile=64, overlap=16) - whole).max() > 1e-3
+  np.testing.assert_allclose(up.upscale(x[0], tile=80, progress=lambda _, n: tiles.append(n)),
+                             whole, atol=5e-5)
+  assert tiles == [12] * 12
+  assert np.abs(up.upscale(x[0], tile=80, overlap=16) - whole).max() > 1e-3
 
 
 def test_evaluate_writes_into_a_new_output_dir(trained_workdir, tmp_path):
