@@ -17,22 +17,26 @@ from flax_srae.platform import cpu_speedups
 from flax_srae import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Random inputs and weights come from numpy: jax.random compiles a program for each shape, and
+# XLA:CPU's LLVM is slow to optimize those (for some shapes far slower than the test itself).
 
 
 def _assert_same_function(ours, reference, x, rtol=1e-5, atol=1e-5):
-  """Same parameters, same outputs, same gradients (parameters and input) as `reference`."""
-  params = reference.init(jax.random.key(1), x)
+  """Same parameters, same outputs, same gradients (parameters and input) as `reference`.
+  Each side runs as one compiled program, as in training: op by op, each of the rewritten
+  forms' many small operations compiled on its own."""
+  shapes = jax.eval_shape(reference.init, jax.random.key(1), x)
+  assert jax.eval_shape(ours.init, jax.random.key(1), x) == shapes
   # Non-zero everywhere (biases included), so every term shows.
-  params = jax.tree.map(lambda p: jax.random.normal(jax.random.key(2), p.shape), params)
-  assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(
-      jnp.shape, params)
-  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), rtol=rtol,
-                             atol=atol)
+  rng = np.random.default_rng(2)
+  params = jax.tree.map(lambda s: rng.standard_normal(s.shape, np.float32), shapes)
+  np.testing.assert_allclose(jax.jit(ours.apply)(params, x), jax.jit(reference.apply)(params, x),
+                             rtol=rtol, atol=atol)
 
   def loss(module):
     return lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))
-  for a, b in zip(jax.tree.leaves(jax.grad(loss(ours), (0, 1))(params, x)),
-                  jax.tree.leaves(jax.grad(loss(reference), (0, 1))(params, x))):
+  for a, b in zip(jax.tree.leaves(jax.jit(jax.grad(loss(ours), (0, 1)))(params, x)),
+                  jax.tree.leaves(jax.jit(jax.grad(loss(reference), (0, 1)))(params, x))):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
@@ -40,7 +44,7 @@ def _assert_same_function(ours, reference, x, rtol=1e-5, atol=1e-5):
                                    pytest.param((1, 14, 10, 8), marks=pytest.mark.slow),
                                    (3, 1, 2, 4)])
 def test_subpixel_upsample_computes_the_transposed_convolution(shape):
-  x = jax.random.normal(jax.random.key(0), shape)
+  x = np.random.default_rng(0).standard_normal(shape, np.float32)
   _assert_same_function(cpu_speedups.ConvTranspose2x(6), models.ConvTranspose2x(6), x)
 
 
@@ -55,7 +59,7 @@ def test_subpixel_upsample_computes_the_transposed_convolution(shape):
     ((3, 3), 1, 8, 2, ((1, 1), (1, 1)), False),
 ])
 def test_conv_forms_compute_flax_conv(kernel, cin, cout, strides, padding, rewritten):
-  x = jax.random.normal(jax.random.key(0), (2, 9, 8, cin))
+  x = np.random.default_rng(0).standard_normal((2, 9, 8, cin), np.float32)
   ours = cpu_speedups.Conv(cout, kernel, strides=strides, padding=padding)
   reference = nn.Conv(cout, kernel, strides=strides, padding=padding)
   params = reference.init(jax.random.key(1), x)
@@ -86,10 +90,11 @@ def test_models_with_the_cpu_layers_have_the_same_parameters_and_outputs(config)
   assert set(layers) == {'conv', 'upsample'}  # this suite runs on a CPU
   plain, fast = models.create_model(config), models.create_model(config, **layers)
   shape = (2, 12, 12, 1) if config.model == 'autoencoder' else (2, 10, 12, 1)
-  x = jax.random.uniform(jax.random.key(0), shape)
+  rng = np.random.default_rng(0)
+  x = rng.random(shape, np.float32)
   params = jax.eval_shape(plain.init, jax.random.key(0), x)
   assert jax.eval_shape(fast.init, jax.random.key(0), x) == params
-  params = jax.tree.map(lambda s: 0.3 * jax.random.normal(jax.random.key(1), s.shape), params)
+  params = jax.tree.map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32), params)
   reference = jax.jit(plain.apply)(params, x)
   # Float rounding only: relative to the outputs' scale (these random weights make it ~30).
   np.testing.assert_allclose(jax.jit(fast.apply)(params, x), reference,

@@ -16,8 +16,23 @@ from flax_srae import models
 from flax_srae.training import train
 import conftest
 
+# Random inputs and weights come from numpy: jax.random compiles a program for each shape, and
+# XLA:CPU's LLVM is slow to optimize those (for some shapes far slower than the test itself).
 
-def _config(model='encoder_decoder', channels=1, features=(32, 64, 128), latent_dim=32, hr_size=28):
+
+def _init_like(model, x, seed=0):
+  """Parameters of init's scale (lecun-normal kernels, zero biases) where the test needs no
+  more of init than that: drawn by numpy from the parameters' shapes."""
+  rng = np.random.default_rng(seed)
+  def draw(path, s):
+    if jax.tree_util.keystr(path).endswith("['kernel']"):
+      return (rng.standard_normal(s.shape) / np.sqrt(np.prod(s.shape[:-1]))).astype(s.dtype)
+    return np.zeros(s.shape, s.dtype)
+  return jax.tree_util.tree_map_with_path(
+      draw, jax.eval_shape(model.init, jax.random.key(0), x)['params'])
+
+def _config(model='encoder_decoder', channels=1, features=(32, 64, 128), latent_dim=32,
+            hr_size=28):
   return ml_collections.ConfigDict(dict(model=model, channels=channels, features=features,
                                         latent_dim=latent_dim, hr_size=hr_size))
 
@@ -72,13 +87,13 @@ def test_autoencoder_output_is_linear():
   gradient does not vanish for any pixel value."""
   model = models.create_model(_config('autoencoder', features=(4, 8, 4), latent_dim=3,
                                       hr_size=12))
-  x = jax.random.uniform(jax.random.key(0), (2, 12, 12, 1))
-  params = model.init(jax.random.key(1), x)['params']
+  x = np.random.default_rng(0).random((2, 12, 12, 1), np.float32)
+  params = _init_like(model, x)
   last = params['decoder']['Conv_0']
   params['decoder']['Conv_0'] = dict(last, bias=last['bias'] + 5.0)  # far above white
-  y = model.apply({'params': params}, x)
+  y = jax.jit(model.apply)({'params': params}, x)
   assert float(y.min()) > 3.0  # not squashed into [0, 1]
-  grads = jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - x) ** 2))(params)
+  grads = jax.jit(jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - x) ** 2)))(params)
   assert float(jnp.abs(grads['decoder']['Conv_0']['bias']).min()) > 1.0
 
 
@@ -116,7 +131,7 @@ def test_unknown_model_rejected():
 @pytest.mark.slow
 def test_residual_model_starts_at_bicubic():
   model = models.create_model(_config('encoder_decoder_residual'))
-  x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
+  x = np.random.default_rng(0).random((2, 14, 14, 1), np.float32)
   params = model.init(jax.random.key(1), x)
   np.testing.assert_allclose(model.apply(params, x), image_ops.resize2x(x, 'cubic'), atol=1e-6)
 
@@ -125,7 +140,7 @@ def test_stride_2_conv_windows_centred_like_pytorch():
   """The encoder's stride-2 conv is PyTorch's Conv2d(3, stride=2, padding=1): output m is
   centred on input 2m ('SAME' would pad (0, 1) and centre it on 2m + 1)."""
   model = models.create_model(_config())
-  x = jax.random.uniform(jax.random.key(0), (2, 14, 14, 1))
+  x = np.random.default_rng(0).random((2, 14, 14, 1), np.float32)
   params = model.init(jax.random.key(1), x)['params']
   _, state = model.apply({'params': params}, x, capture_intermediates=True)
   inter = state['intermediates']
@@ -157,7 +172,7 @@ def test_edsr_parameter_count_is_the_photo_peers_and_follows_the_config():
 def test_edsr_starts_at_bicubic():
   config = _edsr(channels=3, width=8, num_blocks=2)
   model = models.create_model(config)
-  x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
+  x = np.random.default_rng(1).random((2, 10, 12, 3), np.float32)
   params = model.init(jax.random.key(0), x)
   np.testing.assert_allclose(model.apply(params, x), image_ops.cubic_upscale2x(x), atol=1e-6)
 
@@ -188,11 +203,11 @@ def test_espcn_parameter_count_follows_the_config_at_any_size():
     pytest.param(_edsr(3, 8, 2), id='edsr')])
 def test_sub_pixel_models_start_at_cubic_and_then_train_every_layer(config):
   model = models.create_model(config)
-  x = jax.random.uniform(jax.random.key(1), (2, 10, 12, 3))
+  x = np.random.default_rng(1).random((2, 10, 12, 3), np.float32)
   params = model.init(jax.random.key(0), x)['params']
   np.testing.assert_allclose(model.apply({'params': params}, x), image_ops.cubic_upscale2x(x),
                              atol=1e-6)
-  target = jax.random.uniform(jax.random.key(2), (2, 20, 24, 3))
+  target = np.random.default_rng(2).random((2, 20, 24, 3), np.float32)
   grads = jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - target) ** 2))(params)
   # The zero last layer gets a gradient at once; the others once it has moved off zero.
   assert float(jnp.abs(jax.tree.leaves(grads)[-1]).max()) > 0
@@ -216,7 +231,7 @@ def test_bfloat16_activations_keep_float32_parameters_and_output(model, side):
   config = _config(model, features=(8, 16, 16), hr_size=side)
   config.dtype = 'bfloat16'
   bf16 = models.create_model(config)
-  x = jax.random.uniform(jax.random.key(1), (2, side, side, 1))
+  x = np.random.default_rng(1).random((2, side, side, 1), np.float32)
   shapes = jax.eval_shape(bf16.init, jax.random.key(0), x)['params']
   # The same parameters either way: dtype is not part of the architecture.
   assert shapes == jax.eval_shape(f32.init, jax.random.key(0), x)['params']
@@ -240,20 +255,18 @@ def test_collapsed_blocks_compute_what_the_expanded_ones_do(model, channels):
   config = ml_collections.ConfigDict(dict(model=model, channels=channels, width=8, num_blocks=2,
                                           expansion=3))
   expanded = models.create_model(config)
-  x = jax.random.uniform(jax.random.key(1), (2, 9, 7, channels))
-  params = expanded.init(jax.random.key(0), x)['params']
+  rng = np.random.default_rng(1)
+  x = rng.random((2, 9, 7, channels), np.float32)
+  shapes = jax.eval_shape(expanded.init, jax.random.key(0), x)['params']
   # Random weights everywhere, the zero-initialised output layer included.
-  leaves, tree = jax.tree.flatten(params)
-  keys = jax.random.split(jax.random.key(2), len(leaves))
-  params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, p.shape)
-                                     for k, p in zip(keys, leaves)])
+  params = jax.tree.map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32), shapes)
   plain_config = ml_collections.ConfigDict({**config.to_dict(), 'expansion': 0})
   plain = models.create_model(plain_config)
   collapsed = models.collapse(params)
-  assert (jax.tree.map(jnp.shape, collapsed)
-          == jax.tree.map(jnp.shape, plain.init(jax.random.key(0), x)['params']))
-  want = expanded.apply({'params': params}, x)
-  np.testing.assert_allclose(plain.apply({'params': collapsed}, x), want,
+  assert (jax.tree.map(jnp.shape, collapsed) == jax.tree.map(
+      lambda s: s.shape, jax.eval_shape(plain.init, jax.random.key(0), x)['params']))
+  want = jax.jit(expanded.apply)({'params': params}, x)
+  np.testing.assert_allclose(jax.jit(plain.apply)({'params': collapsed}, x), want,
                              atol=1e-5 * float(jnp.abs(want).max()))
 
 
@@ -261,7 +274,7 @@ def test_collapsed_blocks_compute_what_the_expanded_ones_do(model, channels):
 def test_expanded_edsr_starts_at_cubic_with_more_parameters_to_train():
   plain = ml_collections.ConfigDict(dict(model='edsr', channels=1, width=8, num_blocks=2,
                                          expansion=0))
-  x = jax.random.uniform(jax.random.key(1), (1, 6, 6, 1))
+  x = np.random.default_rng(1).random((1, 6, 6, 1), np.float32)
   counts = []
   for expansion in (0, 4):
     config = ml_collections.ConfigDict({**plain.to_dict(), 'expansion': expansion})
