@@ -246,6 +246,40 @@ def test_training_into_a_disk_that_fills_ends_in_one_line_and_resumes_once_space
     subprocess.run(['umount', str(disk)], check=False)
 
 
+# What a full disk leaves behind when the training run stops, without waiting for a disk to
+# fill: Orbax has closed its asyncio loop while a TensorStore write it awaited is still under
+# way; when the write completes, TensorStore's callback finds the loop closed.
+_CLOSED_LOOP_COMMAND = """
+import asyncio
+import tensorstore as ts
+from flax_srae import cli
+from flax_srae.errors import WriteError
+
+def command():
+  promise, future = ts.Promise.new()
+  loop = asyncio.new_event_loop()
+
+  async def write():
+    return await future
+  loop.create_task(write())
+  loop.run_until_complete(asyncio.sleep(0))  # the task awaits TensorStore's future
+  loop.close()
+  promise.set_result(None)                   # 'Event loop is closed' in TensorStore's callback
+  raise WriteError('saving checkpoint 6 failed (No space left on device)')
+
+cli.run(command, speedups=False)
+"""
+
+
+@pytest.mark.slow
+def test_a_failed_write_ends_in_one_line_though_tensorstore_calls_back_into_a_closed_loop():
+  proc = subprocess.run([sys.executable, '-c', _CLOSED_LOOP_COMMAND], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1
+  assert proc.stderr == 'error: saving checkpoint 6 failed (No space left on device)\n', (
+      proc.stderr[-3000:])
+
+
 def test_a_filesystem_without_locks_gets_a_warning_and_trains(tmp_path, monkeypatch):
   import errno
   import fcntl
