@@ -14,8 +14,12 @@ from flax_srae.errors import WriteError
 
 
 def _exit_after_failed_write(message: str) -> None:
-  """Prints `message` and exits 1 at once: the background threads of a checkpoint save that
-  the OS refused would otherwise print tracebacks while Python shuts down."""
+  """Prints `message` and exits 1 at once, without Python's shutdown: after a checkpoint save
+  the OS refused (a full disk), Orbax's background threads are still failing and its asyncio
+  tasks still pending, and while Python shut down they would print their errors and
+  tracebacks below the one-line message. Tests: tests/test_reliability.py::
+  test_a_failed_write_ends_in_one_line_though_tensorstore_calls_back_into_a_closed_loop, and
+  the full-disk training test there when the timing falls so."""
   print(message, file=sys.stderr, flush=True)
   sys.stdout.flush()
   os._exit(1)  # pylint: disable=protected-access
