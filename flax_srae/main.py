@@ -26,8 +26,13 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def _quiet_orbax(record) -> bool:
-  """Keeps Orbax's per-save INFO chatter (dozens of lines per checkpoint) out of the log, and
-  the tracebacks of its background threads: a failed save is reported in one line."""
+  """The training log's filter: Orbax logs several INFO lines for every checkpoint it saves,
+  which would bury the training's own lines, and when a save fails (a full disk) its
+  background threads log their errors with whole tracebacks, where the user is to read the
+  one-line error. Tests: tests/test_reliability.py::
+  test_training_into_a_disk_that_fills_ends_in_one_line_and_resumes_once_space_is_freed (no
+  'Traceback' in the output) and tests/test_train.py::
+  test_the_training_command_keeps_orbax_chatter_and_its_tracebacks_out_of_the_log."""
   if '/orbax/' not in record.pathname:
     return True
   record.exc_info = record.exc_text = None
