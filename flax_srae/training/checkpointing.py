@@ -131,8 +131,11 @@ _REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.
 
 def _write_failure(e: Exception) -> Optional[str]:
   """Why the OS refused a checkpoint's write (a full disk, permissions), or None for any other
-  error. Orbax raises OSError from Python, TensorStore ValueError('RESOURCE_EXHAUSTED: ...
-  [os_error_code='28']') or 'PERMISSION_DENIED: ...'."""
+  error. Orbax's own writes raise OSError; TensorStore's raise a ValueError whose text alone
+  carries the OS's error number ('RESOURCE_EXHAUSTED: ... [os_error_code='<errno>']') or
+  'PERMISSION_DENIED: ...': unread, a full disk would end training in TensorStore's traceback
+  instead of the one-line error. Test: tests/test_reliability.py::
+  test_training_into_a_disk_that_fills_ends_in_one_line_and_resumes_once_space_is_freed."""
   if isinstance(e, OSError):
     return (e.strerror or str(e)) if e.errno in _REFUSED_WRITES else None
   code = re.search(r"os_error_code='(\d+)'", str(e))
