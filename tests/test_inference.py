@@ -258,6 +258,28 @@ def test_damaged_checkpoint_is_a_clear_error(trained_workdir, tmp_path):
     flax_srae.load(str(work))
 
 
+
+def test_a_checkpoint_saved_before_the_added_config_fields_loads_evaluates_and_resumes(
+    trained_workdir, tmp_path):
+  """A workdir trained before protocol, dtype, ema, expansion, latent_dim and noise_std were
+  config fields: its saved config lacks them, and the values they default to are what it ran
+  with."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from conftest import make_tiny_config, restore_state  # pylint: disable=import-outside-toplevel
+  work = tmp_path / 'old'
+  shutil.copytree(trained_workdir, work)
+  metadata = work / 'checkpoints' / '3' / 'config' / 'metadata'
+  saved = json.loads(metadata.read_text())
+  for field in ('protocol', 'dtype', 'ema', 'expansion', 'latent_dim', 'noise_std'):
+    del saved[field]
+  metadata.write_text(json.dumps(saved))
+  old, new = flax_srae.load(str(work)), flax_srae.load(trained_workdir)
+  x = np.random.default_rng(0).random((9, 8), np.float32)
+  np.testing.assert_array_equal(old.upscale(x), new.upscale(x))
+  assert evaluate.evaluate(str(work))['methods']['model']['psnr'] == pytest.approx(
+      evaluate.evaluate(trained_workdir)['methods']['model']['psnr'], abs=1e-6)
+  assert restore_state(work, make_tiny_config()) is not None
+
 @pytest.mark.slow
 def test_evaluate_shave_and_y_channel_on_an_rgb_model(trained_rgb_workdir):
   plain = evaluate.evaluate(trained_rgb_workdir)
