@@ -9,6 +9,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 import zlib
 
 from absl.testing import flagsaver
@@ -356,6 +357,48 @@ def test_the_size_of_a_png_is_read_without_decoding_it(tmp_path, no_decoding):
   Image.new('L', (300, 200)).save(tmp_path / 'plain.png')
   assert image_io.size_of(str(tmp_path / 'plain.png')) == (300, 200)
 
+
+
+def test_pillows_own_limit_is_lifted_for_each_open_whatever_the_other_threads_do(
+    tmp_path, monkeypatch):
+  # serve reads each upload in a thread of its own, under a --max_pixels that may be above
+  # Pillow's own limit, which image_io lifts while it opens a file. Here the opens of two
+  # threads overlap as they may in a server: the small image's lasts until the big one's has
+  # started, the big one's until the small one's read is over.
+  big, small = str(tmp_path / 'big.png'), str(tmp_path / 'small.png')
+  write_png_bomb(big, 15000, rows=1)  # more than twice Pillow's limit: Pillow refuses it
+  Image.new('L', (4, 4)).save(small)
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', Image.MAX_IMAGE_PIXELS)
+  limit, pillow_open = Image.MAX_IMAGE_PIXELS, Image.open
+  small_opening, big_opening, small_read = (threading.Event() for _ in range(3))
+
+  def overlapping_open(path, *args, **kwargs):
+    if path == small:
+      small_opening.set()
+      big_opening.wait(timeout=0.5)  # not at all where the opens take turns
+    else:
+      big_opening.set()
+      small_read.wait(timeout=0.5)
+    return pillow_open(path, *args, **kwargs)
+  monkeypatch.setattr(Image, 'open', overlapping_open)
+  results = {}
+
+  def read(path, done=None):
+    try:
+      results[path] = image_io.size_of(path, max_pixels=15000 * 15000)
+    except Exception as e:  # pylint: disable=broad-except
+      results[path] = e
+    if done:
+      done.set()
+  threads = [threading.Thread(target=read, args=(small, small_read))]
+  threads[0].start()
+  assert small_opening.wait(timeout=10)
+  threads.append(threading.Thread(target=read, args=(big,)))
+  threads[1].start()
+  for thread in threads:
+    thread.join(timeout=10)
+  assert results == {small: (4, 4), big: (15000, 15000)}
+  assert Image.MAX_IMAGE_PIXELS == limit  # Pillow's bomb check is back for everyone else
 
 def test_an_output_that_appears_meanwhile_is_kept(tmp_path, monkeypatch):
   target = tmp_path / 'out.png'

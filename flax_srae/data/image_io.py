@@ -32,6 +32,11 @@ def _png_bit_depth(path: str) -> int:
   return head[24] if head[:8] == b'\x89PNG\r\n\x1a\n' and len(head) == 25 else 0
 
 
+# Held while Pillow's limit is lifted for one open. Without it, threads reading at once (serve's
+# uploads) take turns on the module setting: one opens under the limit another has just put
+# back, and Pillow refuses an image within --max_pixels (DecompressionBombError), and the
+# setting can stay lifted for the rest of the process. Test: tests/test_hostile.py::
+# test_pillows_own_limit_is_lifted_for_each_open_whatever_the_other_threads_do.
 _PILLOW_LIMIT = threading.Lock()
 
 
@@ -49,8 +54,7 @@ def _open(path: str, max_pixels: int, formats=None):
   whose header declares more than `max_pixels` pixels before anything else reads it: a PNG's
   `getexif` decodes the whole image to look for an eXIf chunk after the pixels, so a few
   megabytes declaring 30000x30000 would take gigabytes. Pillow's own bomb check (in `open`
-  alone, against a module setting) is lifted for that call only, under a lock, so no other
-  thread meets it lifted."""
+  alone, against a module setting) is lifted for that call only, under _PILLOW_LIMIT."""
   if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open forever
     raise UserError(f'cannot read image {path}: not a regular file; remove or replace it')
   with _PILLOW_LIMIT:
