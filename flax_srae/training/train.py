@@ -380,8 +380,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   model = models.create_model(config, **cpu_speedups.layers())
   mngr = checkpointing.manager(workdir, config.keep_checkpoints)
   state = _restore_or_init(config, model, mesh, mngr)
-  run = _Run(config, workdir, mngr, int(state.step))
-  run.evaluate = _Evaluator(model, data, config, mesh, run.writer)
+  start = int(state.step)
+  writer = curves.Writer(workdir, start, enabled=jax.process_index() == 0)
+  run = _Run(config, workdir, mngr, start, writer,
+             _Evaluator(model, data, config, mesh, writer))
   stop = _StopRequest()
   try:
     state = _train(run, state, stepper(config, data, mesh),
@@ -472,13 +474,13 @@ class _Run:
   time (added up over resumes, in a side file kept in step with the checkpoints), and at the
   end results.json, samples.png and curves.png."""
 
-  def __init__(self, config, workdir: str, mngr, start: int):
+  def __init__(self, config, workdir: str, mngr, start: int, writer: curves.Writer,
+               evaluate: '_Evaluator'):
     self.config, self.workdir, self.mngr = config, workdir, mngr
     self.timing_path = os.path.join(workdir, 'train_timing.json')
     self.timing = ((start and files.read_json(self.timing_path))
                    or {'seconds': 0.0, 'steps_timed': 0})
-    self.writer = curves.Writer(workdir, start, enabled=jax.process_index() == 0)
-    self.evaluate = None  # an _Evaluator, set once the model and data are there
+    self.writer, self.evaluate = writer, evaluate
     learning_rate_at = learning_rate_fn(config)
     self.learning_rate_at = (learning_rate_at if callable(learning_rate_at)
                              else (lambda _: learning_rate_at))
