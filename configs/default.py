@@ -55,6 +55,10 @@ def get_config():
   config.noise_std = 0.0
   config.num_train_steps = 2000
   config.seed = 0
+  # A workdir, checkpoints folder or 'pretrained:NAME' whose weights (of the same
+  # architecture) start this run in place of random ones: a new optimizer and schedule, step 0.
+  # This is how a finished cosine run is extended. Read only when the workdir has no checkpoint.
+  config.init_from = ''
   # 'bfloat16': hidden activations in bfloat16 (parameters, output and loss stay float32);
   # pays on GPUs and TPUs, usually slower on CPUs.
   config.dtype = 'float32'

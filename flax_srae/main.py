@@ -21,6 +21,9 @@ flags.DEFINE_string('workdir', None, 'Folder for checkpoints, results.json and s
                     'running again with the same folder resumes.')
 flags.DEFINE_bool('new_subfolder', False, 'Train in WORKDIR/<model>_c<channels>_<sizes> (e.g. '
                   'edsr_c1_w32_b4), for a workdir holding another architecture\'s checkpoints.')
+flags.DEFINE_float('chunk_minutes', 0, 'Stop after about this many minutes (0: no limit), '
+                   'saving a checkpoint, so a long run goes in chunks: the same command resumes '
+                   'it (docs/training.md).')
 config_flags.DEFINE_config_file('config', None, 'Training configuration file.', lock_config=True)
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -48,7 +51,7 @@ def main():
   if FLAGS.new_subfolder:
     workdir = checkpointing.architecture_subfolder(workdir, FLAGS.config)
     logging.info('training in %s', workdir)
-  train.train_and_evaluate(FLAGS.config, workdir)
+  train.train_and_evaluate(FLAGS.config, workdir, FLAGS.chunk_minutes)
 
 
 if __name__ == '__main__':

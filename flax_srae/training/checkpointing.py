@@ -81,11 +81,12 @@ def params_key(config) -> str:
   return 'ema_params' if config.ema else 'params'
 
 
-def load_weights(path: str, step: Optional[int] = None):
+def load_weights(path: str, step: Optional[int] = None, collapse: bool = True):
   """(config, inference weights, step) of the checkpoint of `step` (default: the latest) in a
   workdir or checkpoints folder, the weights restored onto this process's first local device
   whatever devices wrote them; never the optimizer state. Weights trained with collapsible
-  blocks come back collapsed, with a config of the plain network they now are."""
+  blocks come back collapsed, with a config of the plain network they now are, unless
+  `collapse` is False."""
   mngr = read_only_manager(path)
   try:
     step = mngr.latest_step() if step is None else step
@@ -111,7 +112,7 @@ def load_weights(path: str, step: Optional[int] = None):
   finally:
     mngr.close()
   params = state[params_key(config)]
-  if config.expansion:
+  if config.expansion and collapse:
     params = models.collapse(params)
     with config.unlocked():
       config.expansion = 0
@@ -261,6 +262,22 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config) -> Optio
                     f'--workdir')
   return restore(mngr, step, resuming=True,
                  state=ocp.args.StandardRestore(abstract_state))['state']
+
+
+def initial_weights(path: str, config):
+  """The weights of the run or model at `path` (`config.init_from`) to start `config`'s run
+  from, refused in one line unless its architecture is `config`'s. Collapsible blocks are
+  collapsed when `config` trains the plain network."""
+  saved, params, step = load_weights(path, collapse=not config.expansion)
+  want = _architecture(config.to_dict(), config.model)
+  have = _architecture(saved.to_dict(), saved.get('model', ''))
+  if want != have:
+    diff = ', '.join(f'{k}: {have.get(k)!r} there vs {want.get(k)!r} here'
+                     for k in want if want.get(k) != have.get(k))
+    raise UserError(f'init_from {path} is another architecture ({diff}): start from a run of '
+                    f'this config\'s network, or set the config to match it')
+  logging.info('initial weights from %s (its step %d): a new optimizer and schedule', path, step)
+  return params
 
 
 def _optimizer(config_dict) -> dict:

@@ -5,7 +5,7 @@ import math
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Optional
 
 from absl import logging
 import jax
@@ -21,6 +21,7 @@ from flax_srae.training import evaluation
 from flax_srae.platform import files
 from flax_srae.data import image_ops
 from flax_srae.data import input_pipeline
+from flax_srae import inference
 from flax_srae import models
 from flax_srae.platform import parallel
 from flax_srae.platform import run_lock
@@ -360,21 +361,40 @@ class _Progress:
     self.window_step, self.window_t0 = step, time.perf_counter()
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       chunk_minutes: float = 0) -> Optional[dict]:
   """Trains (or resumes) to `config.num_train_steps`, then writes results.json and samples.png.
+
+  With `chunk_minutes` > 0 the run stops after about that long, saving a checkpoint, and
+  returns None: a long run goes in chunks, each resumed by the same call.
 
   Data parallel over all devices of all processes: every process runs this with the same
   config and workdir, feeds its own rows of each batch, and process 0 writes the files.
   Returns the results dict. A finished run is evaluated again but not retrained. One run at a
   time per workdir: a second one stops at once with a UserError (`run_lock`).
   """
+  if not 0 <= chunk_minutes < math.inf:
+    raise UserError(f'chunk_minutes must be >= 0 (0: no limit), got {chunk_minutes}')
   validate_config(config)
   _check_writable(workdir)
+  _check_init_from(config, workdir)
+  deadline = time.monotonic() + 60 * chunk_minutes if chunk_minutes else math.inf
   with run_lock.hold(workdir, jax.process_index()):
-    return _train_and_evaluate(config, workdir)
+    return _train_and_evaluate(config, workdir, deadline)
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def _check_init_from(config, workdir: str) -> None:
+  """A missing `init_from` is refused before any work, unless the run has checkpoints of its
+  own to resume from, when it is not read."""
+  saved = checkpointing.checkpoint_dir(workdir)
+  if (config.init_from and not (os.path.isdir(saved) and any(map(str.isdigit, os.listdir(saved))))
+      and not os.path.isdir(inference.resolve(config.init_from))):
+    raise UserError(f'init_from {config.init_from!r} is not a folder: give a workdir, a '
+                    f'checkpoints folder or pretrained:NAME')
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                        deadline: float) -> Optional[dict]:
   data, mesh = input_pipeline.load(config), parallel.create_mesh()
   _log_setup(config, data, mesh)
   model = models.create_model(config, **cpu_speedups.layers())
@@ -387,7 +407,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   stop = _StopRequest()
   try:
     state = _train(run, state, stepper(config, data, mesh),
-                   parallel.replicate(mesh, np.int32(-1)), stop)
+                   parallel.replicate(mesh, np.int32(-1)), stop, deadline)
   except BaseException:
     try:
       run.writer.close()  # the event files so far; the error that stopped the run is what matters
@@ -397,6 +417,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   finally:
     stop.restore()
     checkpointing.close(mngr)
+  if int(state.step) < config.num_train_steps:
+    run.writer.close(os.path.join(workdir, 'curves.png'))
+    logging.info('chunk ended at step %d of %d; checkpoint saved in %s: run the same command to '
+                 'go on', int(state.step), config.num_train_steps, workdir)
+    return None
   return run.results(state, data, _parameter_counts(state))
 
 
@@ -414,11 +439,18 @@ def _log_setup(config, data, mesh) -> None:
 
 
 def _restore_or_init(config, model, mesh, mngr):
-  """The latest checkpoint's train state, else a new one; its parameter count logged."""
+  """The latest checkpoint's train state, else a new one (with `init_from`'s weights when
+  set); its parameter count logged."""
   init = initializer(config, model, mesh)
   state = checkpointing.restore_latest(mngr, jax.eval_shape(init), config)
   if state is None:
     state = init()
+    if config.init_from:
+      params = jax.device_put(
+          checkpointing.initial_weights(inference.resolve(config.init_from), config),
+          parallel.replicated(mesh))
+      state = state.replace(params=params, **(
+          {'ema_params': jax.tree.map(jnp.copy, params)} if config.ema else {}))
   else:
     logging.info('resumed from %s at step %d', mngr.directory, int(state.step))
   shipped, trained = _parameter_counts(state)
@@ -434,9 +466,11 @@ def _parameter_counts(state):
   return shipped, sum(p.size for p in jax.tree.leaves(state.params))
 
 
-def _train(run: '_Run', state, run_step, first_bad_step, stop: _StopRequest):
+def _train(run: '_Run', state, run_step, first_bad_step, stop: _StopRequest,
+           deadline: float = math.inf):
   """Steps from the state's to `num_train_steps`: progress lines, evaluations and checkpoints
-  as the config asks; a signal saves a checkpoint and stops with a UserError."""
+  as the config asks; a signal saves a checkpoint and stops with a UserError, and passing the
+  `deadline` (time.monotonic()) saves one and returns the state reached."""
   config = run.config
   t_compile, progress = time.perf_counter(), None
   for step in range(int(state.step) + 1, config.num_train_steps + 1):
@@ -458,9 +492,12 @@ def _train(run: '_Run', state, run_step, first_bad_step, stop: _StopRequest):
                  and not final)
     # A signal may have arrived during this step: read the flag once, for both decisions.
     stopping = stop.signal
-    if step % config.checkpoint_every_steps == 0 or final or stopping:
+    out_of_time = not final and time.monotonic() > deadline
+    if step % config.checkpoint_every_steps == 0 or final or stopping or out_of_time:
       _check_finite(int(first_bad_step), run.mngr)  # a checkpoint never holds a NaN
       run.save(step, state)
+    if out_of_time and not stopping:
+      break
     if stopping:
       checkpointing.wait(run.mngr)
       raise UserError(f'stopped by {stopping} at step {step}; checkpoint saved in '
