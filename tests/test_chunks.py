@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import flax_srae
-from configs import photo
+from configs import photo_extend
 from flax_srae import models
 from flax_srae.errors import UserError
 from flax_srae.platform import parallel
@@ -117,9 +117,8 @@ def test_init_from_a_missing_run_is_refused_before_any_work(tiny_config, tmp_pat
   assert not os.listdir(tmp_path)
 
 
-def test_a_photo_run_extends_the_shipped_photo_model(tmp_path):
-  config = photo.get_config()
-  config.init_from = 'pretrained:photo'
+def test_photo_extend_starts_from_the_shipped_photo_model(tmp_path):
+  config = photo_extend.get_config()
   state = _initial_state(config, tmp_path)
   assert int(state.step) == 0
   _assert_same(state.params, flax_srae.load('pretrained:photo').params)

@@ -300,3 +300,33 @@ def test_readme_figures_of_the_default_run_are_its_record():
           f'Lanczos-3\'s {lanczos:.2f}: **the default run does not beat Lanczos-3**') in text
   assert f'| `configs/sr28.py` | {model:.2f} | {bicubic:.2f} |' in text
   assert f'Lanczos-3 reaches {lanczos:.2f} dB' in text
+
+
+_chains_spec = importlib.util.spec_from_file_location(
+    'chains', os.path.join(ROOT, 'experiments', 'chains.py'))
+chains = importlib.util.module_from_spec(_chains_spec)
+_chains_spec.loader.exec_module(chains)
+
+
+def test_a_chains_hours_leave_out_the_time_between_chunks_and_add_up_over_stages(tmp_path):
+  (tmp_path / '1_first.log').write_text(
+      '# the recipe\n# python -m flax_srae.main ...\n'
+      'I1207 10:00:00.000000 1 main.py:45] JAX 0.12.1, process 0/1\n'
+      'I1207 10:30:00.000000 1 train.py:527] step 100/300  loss 0.1  eval psnr 30.00 dB (bicubic 28.00)\n'
+      'I1207 11:00:00.000000 1 train.py:527] step 200/300  loss 0.1\n'
+      # the machine went away for a night; the next chunk resumes
+      'I1208 09:00:00.000000 1 main.py:45] JAX 0.12.1, process 0/1\n'
+      'I1208 10:00:00.000000 1 train.py:540] step 300: eval psnr 31.00 dB, ssim 0.9; bicubic 28.00 dB\n')
+  (tmp_path / '2_more.log').write_text(
+      '# extended\n# cmd\n'
+      'I1208 11:00:00.000000 1 main.py:45] JAX 0.12.1, process 0/1\n'
+      'I1208 11:30:00.000000 1 train.py:540] step 50: eval psnr 31.25 dB, ssim 0.9; bicubic 28.00 dB\n')
+  stages = chains.read_chain(str(tmp_path))
+  assert [(s, w) for s, w, _ in stages] == [('1_first', 'the recipe'), ('2_more', 'extended')]
+  assert stages[0][2] == [(0.5, 100, 30.0, 28.0), (2.0, 300, 31.0, 28.0)]
+  assert stages[1][2] == [(2.5, 50, 31.25, 28.0)]
+  text = chains.table([('c', stages)])
+  assert '| `c` | `1_first` | 300 | 2.00 | 31.00 | +1.000 | +0.667 |' in text
+  assert '| `c` | `2_more` | 50 | 2.50 | 31.25 | +0.250 | +0.500 |' in text
+  chains.plot(str(tmp_path / 'c.png'), 'c', stages)
+  assert (tmp_path / 'c.png').read_bytes()[:4] == b'\x89PNG'
