@@ -122,3 +122,14 @@ def test_photo_extend_starts_from_the_shipped_photo_model(tmp_path):
   state = _initial_state(config, tmp_path)
   assert int(state.step) == 0
   _assert_same(state.params, flax_srae.load('pretrained:photo').params)
+
+
+def test_photo_rgb_extend_is_photo_extend_in_colour_from_the_shipped_colour_model():
+  from configs import photo_rgb, photo_rgb_extend
+  config, base = photo_rgb_extend.get_config(), photo_extend.get_config()
+  train.validate_config(config)
+  assert config.init_from == 'pretrained:photo_rgb'
+  assert {k for k in base if config[k] != base[k]} == {'channels', 'init_from'}
+  assert {k for k in photo_rgb.get_config()
+          if config[k] != photo_rgb.get_config()[k]} == {'init_from', 'learning_rate',
+                                                           'num_train_steps', 'eval_every_steps'}
