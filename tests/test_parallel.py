@@ -118,8 +118,12 @@ def test_two_processes_with_jax_distributed(one_device_run, tmp_path):
            if k in ('model', 'hr_size', 'batch_size', 'num_train_steps', 'num_eval_patches',
                     'eval_batch_size', 'eval_every_steps', 'checkpoint_every_steps',
                     'num_samples')]
+  # A chunk's deadline is read at every progress line, as process 0's clock has it
+  # (parallel.agreed): this far-off one only checks that each read is one broadcast that both
+  # processes join.
   cmd = [sys.executable, '-m', 'flax_srae.main', '--config=configs/sr28.py',
-         f'--workdir={tmp_path}', '--config.features=(4,8,8)', *flags]
+         f'--workdir={tmp_path}', '--config.features=(4,8,8)', '--config.log_every_steps=1',
+         '--chunk_minutes=600', *flags]
   address = f'localhost:{_free_port()}'
   envs = [_env(2, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES='2', JAX_PROCESS_ID=str(i))
           for i in range(2)]

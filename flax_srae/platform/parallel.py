@@ -85,3 +85,12 @@ def to_host(tree):
   """Numpy copies of (possibly sharded) arrays, whole on every process: reading a sharded
   array directly fails once other processes hold some of its rows."""
   return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def agreed(flag: bool) -> bool:
+  """Process 0's `flag` in every process: a decision read from each host's own clock must be
+  one decision, or the processes would leave the training loop at different steps and wait on
+  each other's collectives for ever."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))

@@ -469,8 +469,9 @@ def _parameter_counts(state):
 def _train(run: '_Run', state, run_step, first_bad_step, stop: _StopRequest,
            deadline: float = math.inf):
   """Steps from the state's to `num_train_steps`: progress lines, evaluations and checkpoints
-  as the config asks; a signal saves a checkpoint and stops with a UserError, and passing the
-  `deadline` (time.monotonic()) saves one and returns the state reached."""
+  as the config asks; a signal saves a checkpoint and stops with a UserError, and the first
+  progress line past the `deadline` (time.monotonic()) saves one and returns the state
+  reached."""
   config = run.config
   t_compile, progress = time.perf_counter(), None
   for step in range(int(state.step) + 1, config.num_train_steps + 1):
@@ -492,7 +493,9 @@ def _train(run: '_Run', state, run_step, first_bad_step, stop: _StopRequest,
                  and not final)
     # A signal may have arrived during this step: read the flag once, for both decisions.
     stopping = stop.signal
-    out_of_time = not final and time.monotonic() > deadline
+    # Read at progress lines only: on several hosts it costs a broadcast.
+    out_of_time = (report and not final and deadline < math.inf
+                   and parallel.agreed(time.monotonic() > deadline))
     if step % config.checkpoint_every_steps == 0 or final or stopping or out_of_time:
       _check_finite(int(first_bad_step), run.mngr)  # a checkpoint never holds a NaN
       run.save(step, state)
