@@ -77,8 +77,8 @@ def table(chains) -> str:
       for hours, step, psnr, _ in points:
         gain = per_hour = ''
         if before is not None:
-          gain = f'{psnr - before[1]:+.3f}'
-          per_hour = f'{(psnr - before[1]) / (hours - before[0]):+.3f}' if hours > before[0] else ''
+          gain = f'{psnr - before[1]:+.2f}'
+          per_hour = f'{(psnr - before[1]) / (hours - before[0]):+.2f}' if hours > before[0] else ''
         lines.append(f'| `{name}` | `{stage}` | {step:,} | {hours:.2f} | {psnr:.2f} | {gain} | '
                      f'{per_hour} |')
         before = (hours, psnr)

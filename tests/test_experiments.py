@@ -326,7 +326,7 @@ def test_a_chains_hours_leave_out_the_time_between_chunks_and_add_up_over_stages
   assert stages[0][2] == [(0.5, 100, 30.0, 28.0), (2.0, 300, 31.0, 28.0)]
   assert stages[1][2] == [(2.5, 50, 31.25, 28.0)]
   text = chains.table([('c', stages)])
-  assert '| `c` | `1_first` | 300 | 2.00 | 31.00 | +1.000 | +0.667 |' in text
-  assert '| `c` | `2_more` | 50 | 2.50 | 31.25 | +0.250 | +0.500 |' in text
+  assert '| `c` | `1_first` | 300 | 2.00 | 31.00 | +1.00 | +0.67 |' in text
+  assert '| `c` | `2_more` | 50 | 2.50 | 31.25 | +0.25 | +0.50 |' in text
   chains.plot(str(tmp_path / 'c.png'), 'c', stages)
   assert (tmp_path / 'c.png').read_bytes()[:4] == b'\x89PNG'
