@@ -7,8 +7,9 @@ Starts from `pretrained:photo` (`--config.init_from=RUN` for another run of conf
 and trains it for another 37,000 steps with a fresh Adam, 100 warmup steps to half the first
 run's peak learning rate and cosine decay to zero: a warm restart. A cosine run ends at a
 learning rate of zero, so training on means a new schedule, not more steps of the old one
-(docs/training.md, "Long runs in chunks"). Whether and how much it gains is measured on the
-validation photos (experiments/README.md, "Long runs in chunks"); results so far are there.
+(docs/training.md, "Long runs in chunks"). Measured on the validation photos (sun80 [0, 60)
+train, [60, 70) eval; experiments/README.md, "Long runs in chunks"): after configs/photo.py's
+35.07 dB it reaches 35.09, +0.02 for 0.89 more hours on 2 CPU cores, within seed noise.
 """
 from configs import photo
 
