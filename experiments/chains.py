@@ -6,7 +6,8 @@
 A chain is a folder experiments/chains/<chain>/ of stage logs, trained one after the other
 (`<n>_<stage>.log`, each starting from the weights the one before ended with, through
 `config.init_from`). Each log holds its description and command in its first two lines, then
-the training log of all its chunks (`--chunk_minutes`, each appended with `>>`). Hours are the
+the lines that matter of the training log of all its chunks (`--chunk_minutes`, each appended
+with `>>`): every chunk's `JAX ...` start line and the evaluations, at least. Hours are the
 wall time of the chunks, from each chunk's start line to the evaluation: startup, compilation
 and evaluations included, the time between chunks left out. The figures are read from the
 logs; none is typed by hand.

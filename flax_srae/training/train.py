@@ -386,9 +386,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 def _check_init_from(config, workdir: str) -> None:
   """A missing `init_from` is refused before any work, unless the run has checkpoints of its
   own to resume from, when it is not read."""
+  if not config.init_from:
+    return
   saved = checkpointing.checkpoint_dir(workdir)
-  if (config.init_from and not (os.path.isdir(saved) and any(map(str.isdigit, os.listdir(saved))))
-      and not os.path.isdir(inference.resolve(config.init_from))):
+  if os.path.isdir(saved) and any(name.isdigit() for name in os.listdir(saved)):
+    return  # resuming
+  if not os.path.isdir(inference.resolve(config.init_from)):
     raise UserError(f'init_from {config.init_from!r} is not a folder: give a workdir, a '
                     f'checkpoints folder or pretrained:NAME')
 
