@@ -9,7 +9,8 @@ def get_config():
   config = ml_collections.ConfigDict()
 
   # Model: 'edsr' (residual blocks at low resolution, sub-pixel output, added to bicubic),
-  # 'espcn', 'encoder_decoder_residual' (encoder_decoder added to bicubic upsampling),
+  # 'espcn', 'safmn' (SAFMN-style feature modulation blocks, sub-pixel output on bicubic),
+  # 'encoder_decoder_residual' (encoder_decoder added to bicubic upsampling),
   # 'encoder_decoder' (the PyTorch peer's network, formerly 'seed'), or
   # 'autoencoder' (codes hr_size x hr_size images in latent_dim values: configs/ae28.py).
   # edsr with 4 blocks won on a validation slice of MNIST (experiments/README.md).
@@ -17,8 +18,8 @@ def get_config():
   config.channels = 1                 # 1: grayscale, 3: RGB
   config.features = (32, 64, 128)     # encoder_decoder*, autoencoder: encoder widths
   config.latent_dim = 32              # autoencoder: values in each image's code
-  config.width = 32                   # edsr: channels of every convolution
-  config.num_blocks = 4               # edsr: residual blocks
+  config.width = 32                   # edsr: channels of every convolution; safmn: features
+  config.num_blocks = 4               # edsr: residual blocks; safmn: its blocks
   # edsr/espcn: > 0 trains every convolution as a collapsible block (kxk into expansion x its
   # width, 1x1 back, plus the input); loading and export collapse it into the plain network.
   config.expansion = 0

@@ -149,6 +149,9 @@ def _onnx(upscaler: inference.Upscaler) -> bytes:
   """The ONNX graph, kept only once onnxruntime computes what `upscale` does on an odd-sized
   batch (within 1e-5: float rounding). It computes in float32: a model trained in bfloat16 is
   checked against `upscale` in float32, and its bfloat16 difference printed."""
+  if models.spec(upscaler.config).onnx is None:
+    raise UserError(f'no ONNX graph is written for model {upscaler.config.model}: export it '
+                    f'with --format=stablehlo')
   onnxruntime, onnx_graph = _onnx_modules()
   data = onnx_graph.build(upscaler.config, upscaler.params).SerializeToString()
   x = np.random.default_rng(0).random(_CHECK_SHAPE + (upscaler.config.channels,), np.float32)

@@ -67,6 +67,21 @@ def test_conv_forms_compute_flax_conv(kernel, cin, cout, strides, padding, rewri
   _assert_same_function(ours, reference, x)
 
 
+@pytest.mark.parametrize('dilation,padding', [(1, 'SAME'), (4, 'SAME'), (2, ((1, 3), (0, 2)))])
+def test_depthwise_conv_form_computes_flax_conv(dilation, padding):
+  """safmn's depthwise convolutions, dilated or not: a multiply-add per tap, no XLA convolution
+  forward or backward."""
+  x = np.random.default_rng(0).standard_normal((2, 9, 7, 5), np.float32)
+  layer = functools.partial(cpu_speedups.Conv, 5, (3, 3), feature_group_count=5,
+                            kernel_dilation=dilation, padding=padding)
+  ours = layer()
+  reference = layer(conv_general_dilated=jax.lax.conv_general_dilated)
+  params = reference.init(jax.random.key(1), x)
+  grad = jax.grad(lambda p, x: jnp.sum(ours.apply(p, x)), (0, 1))
+  assert 'conv_general_dilated' not in str(jax.make_jaxpr(grad)(params, x))
+  _assert_same_function(ours, reference, x)
+
+
 def test_conv_passes_options_it_does_not_rewrite_to_xla():
   x = jnp.ones((1, 6, 6, 1), jnp.bfloat16)
   k = jnp.ones((3, 3, 1, 8), jnp.bfloat16)

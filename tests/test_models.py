@@ -214,6 +214,95 @@ def test_sub_pixel_models_start_at_cubic_and_then_train_every_layer(config):
   assert min(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)[-2:]) > 0
 
 
+def _safmn(channels=1, width=8, num_blocks=2):
+  return ml_collections.ConfigDict(dict(model='safmn', channels=channels, width=width,
+                                        num_blocks=num_blocks))
+
+
+def _random_params(model, x, seed=0, scale=0.2):
+  """Every weight random, the zero-initialised tail included (it would hide the body)."""
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(lambda s: (scale * rng.standard_normal(s.shape)).astype(s.dtype),
+                      jax.eval_shape(model.init, jax.random.key(0), x)['params'])
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+@pytest.mark.parametrize('side', [(14, 14), (15, 13), (1, 5), (9, 24)])
+def test_safmn_output_is_twice_any_input(channels, side):
+  h, w = side
+  assert _out_shape(_safmn(channels), (2, h, w, channels))[0] == (2, 2 * h, 2 * w, channels)
+
+
+def test_safmn_parameter_count_is_its_description():
+  # head Conv3x3; per block 2 LayerNorms (4w), 4 depthwise Conv3x3 over the width's quarters
+  # (10w), Conv1x1 (w^2 + w), CCM Conv3x3 into 2w and Conv1x1 back (20w^2 + 3w); tail Conv3x3.
+  formula = lambda c, w, b: (9 * c * w + w) + b * (21 * w * w + 18 * w) + (36 * c * w + 4 * c)
+  for c, w, b in ((1, 28, 8), (3, 8, 2), (1, 6, 1), (3, 3, 1)):  # 6, 3: uneven quarters
+    for side in (7, 14):
+      assert _count(_out_shape(_safmn(c, w, b), (1, side, side, c))[1]) == formula(c, w, b)
+  assert formula(1, 28, 8) == 137036 <= 150000
+  # SAFMN's x2 model (RGB, width 36, 8 blocks): 228K parameters in its paper; ours adds
+  # nothing beyond it (the cubic path has no weights).
+  assert round(formula(3, 36, 8), -3) == 228000
+
+
+def test_safmn_starts_at_cubic_and_then_trains_every_layer():
+  model = models.create_model(_safmn(3, 4, 1))
+  x = np.random.default_rng(1).random((1, 9, 10, 3), np.float32)
+  params = jax.jit(model.init)(jax.random.key(0), x)['params']
+  np.testing.assert_allclose(jax.jit(model.apply)({'params': params}, x),
+                             image_ops.cubic_upscale2x(x), atol=1e-6)
+  target = np.random.default_rng(2).random((1, 18, 20, 3), np.float32)
+  loss = jax.jit(jax.grad(lambda p: jnp.mean((model.apply({'params': p}, x) - target) ** 2)))
+  assert float(jnp.abs(loss(params)['Conv_1']['kernel']).max()) > 0  # the zero tail
+  # Once the tail has moved off zero, every parameter gets a gradient.
+  params['Conv_1'] = _random_params(model, x, seed=3)['Conv_1']
+  assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(loss(params)))
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+def test_safmn_with_cpu_speedups_computes_the_same(channels):
+  from flax_srae.platform import cpu_speedups
+  config = _safmn(channels, 8, 2)
+  fast = models.create_model(config, **cpu_speedups.layers())
+  plain = models.create_model(config)
+  assert fast.conv is not nn.Conv or jax.default_backend() != 'cpu'
+  x = np.random.default_rng(1).random((2, 13, 10, channels), np.float32)
+  params = _random_params(plain, x)
+  assert (jax.tree.map(jnp.shape, params) == jax.tree.map(
+      lambda s: s.shape, jax.eval_shape(fast.init, jax.random.key(0), x)['params']))
+  want = jax.jit(plain.apply)({'params': params}, x)
+  np.testing.assert_allclose(jax.jit(fast.apply)({'params': params}, x), want,
+                             atol=1e-5 * float(jnp.abs(want).max()))
+
+
+def test_safmn_reach_is_exact_so_tiles_equal_the_whole_image():
+  """An output pixel can change with an input pixel `reach` away (the coarsest level's window
+  ends 12 pixels below and right of a pixel, 11 above and left) and with none further. On a
+  flat image a small poke of one sign or the other raises the maximum it falls in."""
+  config = _safmn(1, 6, 1)  # width 6: quarters of 2, 2, 1, 1 channels
+  reach = models.spec(config).reach(config)
+  assert reach == 15 and models.architecture_fields('safmn') == (
+      'model', 'channels', 'width', 'num_blocks')
+  assert inference._overlap(_safmn(num_blocks=8)) == 106  # pylint: disable=protected-access
+  model = models.create_model(config)
+  side, c = 2 * reach + 9, reach + 4
+  x = np.full((1, side, side, 1), 0.5, np.float32)
+  params = _random_params(model, x)
+  run = jax.jit(lambda x: model.apply({'params': params}, x)[0, 2 * c:2 * c + 2, 2 * c:2 * c + 2])
+  base = run(x)
+  def changed(dy, dx, pokes=(0.3, -0.3)):
+    def poked(v):
+      y = x.copy()
+      y[0, c + dy, c + dx, 0] += v
+      return y
+    # Exactly: the pixels an output is computed from are the same bits.
+    return any(bool(jnp.any(run(poked(v)) != base)) for v in pokes)
+  assert changed(reach, 0) and changed(0, reach) and changed(1 - reach, 1 - reach)
+  assert not any(changed(dy, dx, (0.3, -0.3, 100.0, -100.0)) for dy, dx in (
+      (reach + 1, 0), (0, reach + 1), (-reach, 0), (0, -reach), (-reach, reach + 1)))
+
+
 def test_depth_to_space_is_pytorch_pixel_shuffle():
   y = np.arange(2 * 3 * 4 * 8, dtype=np.float32).reshape(2, 3, 4, 8)  # 2 planes of 2x2
   out = np.asarray(models.depth_to_space(jnp.asarray(y)))

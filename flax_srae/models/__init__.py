@@ -203,6 +203,111 @@ class SubPixelSR(nn.Module):
     return _sub_pixel_on_cubic(self.conv, y, x)
 
 
+# SAFMN's multi-scale levels: level i max-pools over 2**i pixels (level 0 not at all).
+SAFM_LEVELS = 4
+
+
+def _max_filter(x, size: int):
+  """The maximum over the size x size window of every pixel (stride 1, -inf beyond the
+  border): the window covers offsets -(size - 1) // 2 to size // 2, so it always holds the
+  pixel itself. Two 1-D passes, rows then columns: 2 * size comparisons a pixel, not size**2."""
+  before, after = (size - 1) // 2, size // 2
+  x = nn.max_pool(x, (size, 1), padding=((before, after), (0, 0)))
+  return nn.max_pool(x, (1, size), padding=((0, 0), (before, after)))
+
+
+class SpatialModulation(nn.Module):
+  """SAFM, the spatially-adaptive feature modulation of SAFMN (Sun et al., ICCV 2023).
+
+  The features are split into `SAFM_LEVELS` near-equal channel groups (the width % 4
+  leftover channels go to the finer levels). Group 0 gets a depthwise Conv3x3; group i > 0 the
+  maximum over 2**i x 2**i windows, then a depthwise Conv3x3 whose taps lie 2**i pixels apart.
+  The groups are concatenated, mixed by a Conv1x1, passed through GELU and multiply the input.
+
+  SAFMN pools each group to (H / 2**i, W / 2**i) cells (`adaptive_max_pool2d`), convolves
+  the cells and repeats each over its pixels (nearest upsampling). This is that computation
+  undecimated: stride-1 windows, the convolution dilated by the cell size, so every pixel
+  sees the cells centred on itself rather than those of one grid fixed at the image's
+  corner. It takes any height and width (no cell boundaries, no truncated or padded last
+  cells), computes the same function at any input size (SAFMN's cells grow with the image)
+  and is translation-equivariant, so its reach is finite and tiles of an image equal the
+  whole (`inference`): from level i a pixel looks 2**i + 2**i // 2 pixels away.
+  """
+  dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+
+  @nn.compact
+  def __call__(self, x):
+    width = x.shape[-1]
+    sizes = [width // SAFM_LEVELS + (i < width % SAFM_LEVELS) for i in range(SAFM_LEVELS)]
+    levels, start = [], 0
+    for i, size in enumerate(sizes):
+      if not size:  # width < SAFM_LEVELS: the coarsest levels have no channels
+        continue
+      group = x[..., start:start + size]
+      start += size
+      cell = 2 ** i
+      if cell > 1:
+        group = _max_filter(group, cell)
+      levels.append(self.conv(size, (3, 3), feature_group_count=size,
+                              kernel_dilation=(cell, cell), dtype=self.dtype)(group))
+    mixed = self.conv(width, (1, 1), dtype=self.dtype)(jnp.concatenate(levels, axis=-1))
+    return nn.gelu(mixed, approximate=False) * x
+
+
+class FeatureModulationBlock(nn.Module):
+  """SAFMN's block: x + SAFM(LayerNorm(x)), then x + CCM(LayerNorm(x)), where CCM, the
+  convolutional channel mixer, is Conv3x3(2 * width) GELU Conv1x1(width). LayerNorm is over
+  the channels of each pixel (epsilon 1e-6, as SAFMN's); GELU is the exact (erf) one, as
+  PyTorch's default."""
+  dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+
+  @nn.compact
+  def __call__(self, x):
+    width = x.shape[-1]
+    norm = functools.partial(nn.LayerNorm, epsilon=1e-6, dtype=self.dtype)
+    x = x + SpatialModulation(self.dtype, self.conv)(norm()(x))
+    y = self.conv(2 * width, (3, 3), dtype=self.dtype)(norm()(x))
+    return x + self.conv(width, (1, 1), dtype=self.dtype)(nn.gelu(y, approximate=False))
+
+
+class FeatureModulationSR(nn.Module):
+  """SAFMN-style network (Sun et al., "Spatially-Adaptive Feature Modulation for Efficient
+  Image Super-Resolution", ICCV 2023), every layer on the input grid.
+
+  head Conv3x3(width); `num_blocks` x `FeatureModulationBlock` (x + SAFM(LN(x)),
+  x + CCM(LN(x))); tail Conv3x3(channels * 4) on (body + head), zero-initialised;
+  depth-to-space x2; added to the cubic upsampling of the input, so training starts exactly
+  at cubic (SAFMN itself has no cubic path and a random tail). SAFM's multi-scale max pooling
+  is computed undecimated (`SpatialModulation`), which takes any input size. Parameters:
+  9 c w + w (head) + b (21 w^2 + 18 w) + 36 c w + 4 c (tail), for c channels, width w and
+  b blocks. `dtype` is that of the hidden layers; the last convolution and the output are
+  float32.
+  """
+  channels: int = 1
+  width: int = 28  # with 8 blocks 137,036 parameters; SAFMN's x2 (width 36) has 228K
+  num_blocks: int = 8
+  dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+
+  @nn.compact
+  def __call__(self, x):
+    _check_channels(x, self.channels)
+    head = self.conv(self.width, (3, 3), dtype=self.dtype)(x)
+    y = head
+    for _ in range(self.num_blocks):
+      y = FeatureModulationBlock(self.dtype, self.conv)(y)
+    return _sub_pixel_on_cubic(self.conv, y + head, x)
+
+
+def _safmn_reach(config) -> int:
+  """Input pixels a safmn output pixel looks at on either side: head and tail 1 each, every
+  block its coarsest SAFM level's window and taps (2**3 + 2**3 // 2) and CCM's Conv3x3 1."""
+  cell = 2 ** (SAFM_LEVELS - 1)
+  return 2 + config.num_blocks * (cell + cell // 2 + 1)
+
+
 class ExpandedConv(nn.Module):
   """A convolution trained in expanded form and run collapsed (SESR's collapsible linear
   block, Bhardwaj et al. 2022): a kxk convolution into `expansion` x `features` channels, a
@@ -349,6 +454,12 @@ REGISTRY: Mapping[str, Spec] = {
         ('width', 'num_blocks', 'expansion'), multiple=2,
         reach=lambda config: 2 * config.num_blocks + 2, literature=True,
         output_in=lambda config: config.width, onnx='edsr'),
+    # No ONNX graph is written for it (onnx_graph.NETWORKS): export it as StableHLO.
+    'safmn': Spec(
+        lambda config, conv, upsample, dtype: FeatureModulationSR(
+            channels=config.channels, width=config.width, num_blocks=config.num_blocks,
+            dtype=dtype, conv=conv),
+        ('width', 'num_blocks'), multiple=2, reach=_safmn_reach, literature=True),
 }
 MODELS = tuple(REGISTRY)
 # Names models had before they were named after their architecture: configs and checkpoints

@@ -3,8 +3,8 @@
 Each is measured with and without on the PyTorch peers' benchmarks (experiments/README.md,
 "What each CPU speed-up gains") and kept only where it gains clearly:
 
-- Layers: other forms of `nn.Conv` and of the encoder-decoder family's transposed convolution, with the
-  same parameters and the same function (tested against the plain Flax layers, outputs and
+- Layers: other forms of `nn.Conv` (few input or output channels, depthwise) and of the
+  encoder-decoder family's transposed convolution, with the same parameters and the same function (tested against the plain Flax layers, outputs and
   gradients). `layers()` gives them to `models.create_model` when the model runs on a CPU.
 - Chunked inference: `apply_in_chunks` runs a large batch as a sequence of small ones on a CPU.
 - Process settings: `configure()` restricts XLA:CPU's YNNPACK fusions to dots (in XLA_FLAGS)
@@ -142,17 +142,23 @@ def _interleave(phase):
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, precision=None, **kwargs):
-  """`jax.lax.conv_general_dilated`, except for two kinds of stride-1 convolution that
+  """`jax.lax.conv_general_dilated`, except for three kinds of stride-1 convolution that
   XLA:CPU runs several times slower than their size warrants (its kernels want many input
   and output channels): the models' first layers, from 1-3 channels, are computed as one
   broadcast multiply-add per tap, and their last layers, into few channels, as a 1x1
-  convolution into every tap's output followed by a sum of shifted slices. Same function,
-  other float rounding (~1e-7 relative); the gradient stays XLA's own."""
+  convolution into every tap's output followed by a sum of shifted slices; for these the
+  gradient stays XLA's own. Depthwise convolutions (one filter per channel, safmn's, dilated
+  or not), which XLA:CPU runs ~10x slower forward and backward than their multiply-adds, are
+  one multiply-add per tap, differentiated as such. Same function, other float rounding
+  (~1e-7 relative)."""
   kh, kw, cin, cout = rhs.shape
-  plain = (lhs.ndim == 4 and tuple(window_strides) == (1, 1) and feature_group_count == 1
-           and set(lhs_dilation or (1,)) == {1} and set(rhs_dilation or (1,)) == {1}
-           and not kwargs
-           and dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
+  nhwc = (lhs.ndim == 4 and tuple(window_strides) == (1, 1) and set(lhs_dilation or (1,)) == {1}
+          and not kwargs
+          and dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
+  if (nhwc and feature_group_count > 1 and cin == 1
+      and feature_group_count == lhs.shape[-1] == cout):
+    return _depthwise_by_taps(lhs, rhs, padding, tuple(rhs_dilation or (1, 1)))
+  plain = nhwc and feature_group_count == 1 and set(rhs_dilation or (1,)) == {1}
   form = None
   if plain:
     form = _conv_by_taps if cin <= 3 else _conv_into_taps if kh * kw * cout <= 3 * cin else None
@@ -167,6 +173,21 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
 
 
 Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
+
+
+def _depthwise_by_taps(x, k, padding, dilation):
+  """A stride-1 depthwise convolution (k: (kh, kw, 1, channels)) with taps `dilation` apart:
+  a multiply-add of a shifted slice per tap. Its autodiff gradient (pads and sums) is as fast,
+  unlike XLA:CPU's of the grouped convolution."""
+  kh, kw = k.shape[:2]
+  dy, dx = dilation
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(x.shape[1:3], ((kh - 1) * dy + 1, (kw - 1) * dx + 1),
+                                      (1, 1), padding)
+  x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  h, w = x.shape[1] - (kh - 1) * dy, x.shape[2] - (kw - 1) * dx
+  return sum(x[:, i * dy:i * dy + h, j * dx:j * dx + w] * k[i, j, 0]
+             for i in range(kh) for j in range(kw))
 
 
 def _xla_valid_conv(precision, x, k):
