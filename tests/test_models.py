@@ -226,6 +226,22 @@ def _random_params(model, x, seed=0, scale=0.2):
                       jax.eval_shape(model.init, jax.random.key(0), x)['params'])
 
 
+@pytest.mark.parametrize('size', [1, 2, 4, 8])
+def test_max_filter_is_max_pooling_with_stride_one_and_its_gradient_a_select(size):
+  x = np.random.default_rng(0).random((2, 11, 6, 3), np.float32)  # windows wider than 6
+  before, after = (size - 1) // 2, size // 2
+  want = nn.max_pool(nn.max_pool(x, (size, 1), padding=((before, after), (0, 0))),
+                     (1, size), padding=((0, 0), (before, after)))
+  np.testing.assert_array_equal(models._max_filter(x, size), want)  # pylint: disable=protected-access
+  grad = jax.grad(lambda x: models._max_filter(x, size).sum())(x)  # pylint: disable=protected-access
+  want_grad = jax.grad(lambda x: nn.max_pool(nn.max_pool(
+      x, (size, 1), padding=((before, after), (0, 0))), (1, size),
+      padding=((0, 0), (before, after))).sum())(x)
+  np.testing.assert_array_equal(grad, want_grad)
+  with pytest.raises(ValueError, match='power of two'):
+    models._max_filter(x, 3)  # pylint: disable=protected-access
+
+
 @pytest.mark.parametrize('channels', [1, 3])
 @pytest.mark.parametrize('side', [(14, 14), (15, 13), (1, 5), (9, 24)])
 def test_safmn_output_is_twice_any_input(channels, side):

@@ -11,6 +11,7 @@ import functools
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
+from jax import lax
 import jax.numpy as jnp
 
 from flax_srae.data import image_ops
@@ -209,11 +210,23 @@ SAFM_LEVELS = 4
 
 def _max_filter(x, size: int):
   """The maximum over the size x size window of every pixel (stride 1, -inf beyond the
-  border): the window covers offsets -(size - 1) // 2 to size // 2, so it always holds the
-  pixel itself. Two 1-D passes, rows then columns: 2 * size comparisons a pixel, not size**2."""
+  border), for `size` a power of two: the window covers offsets -(size - 1) // 2 to size // 2,
+  so it always holds the pixel itself. Along each axis, maxima of windows of 1, 2, 4, ...
+  pixels, each the maximum of two of the one before: log2(size) elementwise maxima, whose
+  gradient is a select, where `nn.max_pool`'s (XLA's select-and-scatter) makes the block's
+  training step a fifth slower on a CPU."""
+  if size & (size - 1):
+    raise ValueError(f'max filter size must be a power of two, got {size}')
   before, after = (size - 1) // 2, size // 2
-  x = nn.max_pool(x, (size, 1), padding=((before, after), (0, 0)))
-  return nn.max_pool(x, (1, size), padding=((0, 0), (before, after)))
+  x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)), constant_values=-jnp.inf)
+  for axis in (1, 2):
+    span = 1
+    while span < size:
+      n = x.shape[axis] - span
+      x = jnp.maximum(lax.slice_in_dim(x, 0, n, axis=axis),
+                      lax.slice_in_dim(x, span, span + n, axis=axis))
+      span *= 2
+  return x
 
 
 class SpatialModulation(nn.Module):
