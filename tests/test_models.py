@@ -226,20 +226,20 @@ def _random_params(model, x, seed=0, scale=0.2):
                       jax.eval_shape(model.init, jax.random.key(0), x)['params'])
 
 
-@pytest.mark.parametrize('size', [1, 2, 4, 8])
-def test_max_filter_is_max_pooling_with_stride_one_and_its_gradient_a_select(size):
+def test_max_filter_is_max_pooling_with_stride_one_and_its_gradient_a_select():
   x = np.random.default_rng(0).random((2, 11, 6, 3), np.float32)  # windows wider than 6
-  before, after = (size - 1) // 2, size // 2
-  want = nn.max_pool(nn.max_pool(x, (size, 1), padding=((before, after), (0, 0))),
-                     (1, size), padding=((0, 0), (before, after)))
-  np.testing.assert_array_equal(models._max_filter(x, size), want)  # pylint: disable=protected-access
-  grad = jax.grad(lambda x: models._max_filter(x, size).sum())(x)  # pylint: disable=protected-access
-  want_grad = jax.grad(lambda x: nn.max_pool(nn.max_pool(
-      x, (size, 1), padding=((before, after), (0, 0))), (1, size),
-      padding=((0, 0), (before, after))).sum())(x)
-  np.testing.assert_array_equal(grad, want_grad)
+  def pooled(x, size):
+    before, after = (size - 1) // 2, size // 2
+    return nn.max_pool(nn.max_pool(x, (size, 1), padding=((before, after), (0, 0))),
+                       (1, size), padding=((0, 0), (before, after)))
+  ours = models._max_filter  # pylint: disable=protected-access
+  for size in (1, 2, 4, 8):
+    np.testing.assert_array_equal(ours(x, size), pooled(x, size))
+  # Size 8 takes every doubling (1 -> 2 -> 4 -> 8) along both axes.
+  grad = jax.grad(lambda x: ours(x, 8).sum())(x)
+  np.testing.assert_array_equal(grad, jax.grad(lambda x: pooled(x, 8).sum())(x))
   with pytest.raises(ValueError, match='power of two'):
-    models._max_filter(x, 3)  # pylint: disable=protected-access
+    ours(x, 3)
 
 
 @pytest.mark.parametrize('channels', [1, 3])
@@ -262,6 +262,7 @@ def test_safmn_parameter_count_is_its_description():
   assert round(formula(3, 36, 8), -3) == 228000
 
 
+@pytest.mark.slow
 def test_safmn_starts_at_cubic_and_then_trains_every_layer():
   model = models.create_model(_safmn(3, 4, 1))
   x = np.random.default_rng(1).random((1, 9, 10, 3), np.float32)
@@ -276,7 +277,7 @@ def test_safmn_starts_at_cubic_and_then_trains_every_layer():
   assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(loss(params)))
 
 
-@pytest.mark.parametrize('channels', [1, 3])
+@pytest.mark.parametrize('channels', [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_safmn_with_cpu_speedups_computes_the_same(channels):
   from flax_srae.platform import cpu_speedups
   config = _safmn(channels, 8, 2)
