@@ -52,6 +52,12 @@ def _run(session, x):
 UPSCALERS = [m for m in models.MODELS if m != 'autoencoder']
 
 
+def test_onnx_export_of_a_model_without_a_graph_is_refused_and_names_stablehlo():
+  with pytest.raises(UserError, match='^no ONNX graph is written for model safmn: export it '
+                                      'with --format=stablehlo$'):
+    export._onnx(_random_upscaler('safmn', 1))  # pylint: disable=protected-access
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('model', [m for m in UPSCALERS if models.REGISTRY[m].onnx])
 @pytest.mark.parametrize('channels', [1, 3])

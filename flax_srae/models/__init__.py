@@ -213,8 +213,7 @@ def _max_filter(x, size: int):
   border), for `size` a power of two: the window covers offsets -(size - 1) // 2 to size // 2,
   so it always holds the pixel itself. Along each axis, maxima of windows of 1, 2, 4, ...
   pixels, each the maximum of two of the one before: log2(size) elementwise maxima, whose
-  gradient is a select, where `nn.max_pool`'s (XLA's select-and-scatter) makes the block's
-  training step a fifth slower on a CPU."""
+  gradient is a select, cheaper on a CPU than `nn.max_pool`'s (XLA's select-and-scatter)."""
   if size & (size - 1):
     raise ValueError(f'max filter size must be a power of two, got {size}')
   before, after = (size - 1) // 2, size // 2
@@ -299,7 +298,7 @@ class FeatureModulationSR(nn.Module):
   float32.
   """
   channels: int = 1
-  width: int = 28  # with 8 blocks 137,036 parameters; SAFMN's x2 (width 36) has 228K
+  width: int = 28
   num_blocks: int = 8
   dtype: Any = jnp.float32
   conv: ModuleDef = nn.Conv

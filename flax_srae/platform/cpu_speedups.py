@@ -4,8 +4,9 @@ Each is measured with and without on the PyTorch peers' benchmarks (experiments/
 "What each CPU speed-up gains") and kept only where it gains clearly:
 
 - Layers: other forms of `nn.Conv` (few input or output channels, depthwise) and of the
-  encoder-decoder family's transposed convolution, with the same parameters and the same function (tested against the plain Flax layers, outputs and
-  gradients). `layers()` gives them to `models.create_model` when the model runs on a CPU.
+  encoder-decoder family's transposed convolution, with the same parameters and the same
+  function (tested against the plain Flax layers, outputs and gradients). `layers()` gives
+  them to `models.create_model` when the model runs on a CPU.
 - Chunked inference: `apply_in_chunks` runs a large batch as a sequence of small ones on a CPU.
 - Process settings: `configure()` restricts XLA:CPU's YNNPACK fusions to dots (in XLA_FLAGS)
   and makes glibc keep the memory XLA:CPU frees. They change the whole process, so the
