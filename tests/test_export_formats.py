@@ -33,7 +33,9 @@ def _random_upscaler(model: str, channels: int) -> inference.Upscaler:
   config = default.get_config()
   config.update(model=model, channels=channels, features=(4, 8, 8), width=8, num_blocks=2,
                 protocol='literature' if channels == 1 else 'patches')
-  params = models.create_model(config).init(jax.random.key(0), jnp.zeros((1, 8, 8, channels)))
+  # Shapes alone, every weight being drawn anew: tracing beats running init's ops one by one.
+  params = jax.eval_shape(models.create_model(config).init, jax.random.key(0),
+                          jnp.zeros((1, 8, 8, channels)))
   leaves, tree = jax.tree_util.tree_flatten(params['params'])
   keys = jax.random.split(jax.random.key(1), len(leaves))
   params = tree.unflatten([0.2 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
