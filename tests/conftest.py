@@ -1,5 +1,7 @@
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -14,10 +16,24 @@ def pytest_configure(config):
   """The fast tier (-m 'not slow') compiles with LLVM's optimizations off: its programs are
   tiny, so compiling them costs several times more than running them, and most of its time.
   The whole suite keeps XLA's defaults, the programs users run. A user's own choice in
-  XLA_FLAGS is kept. XLA reads the variable when JAX starts its backend, after this hook."""
+  XLA_FLAGS is kept. XLA reads the variable when JAX starts its backend, after this hook.
+
+  Many tests, and the subprocesses they start, compile the same tiny trainings: JAX's
+  persistent compilation cache, in a folder of this session's own (shared by xdist's workers,
+  which inherit the environment, and removed at the end), compiles each program once."""
   flags = os.environ.get('XLA_FLAGS', '')
   if 'not slow' in (config.option.markexpr or '') and 'optimization_level' not in flags:
     os.environ['XLA_FLAGS'] = f'{flags} {FAST_TIER_XLA_FLAG}'.strip()
+  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    config.made_cache_dir = tempfile.mkdtemp(prefix='flax_srae-tests-xla-cache-')
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=config.made_cache_dir,
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+
+
+def pytest_unconfigure(config):
+  if getattr(config, 'made_cache_dir', None):
+    shutil.rmtree(config.made_cache_dir, ignore_errors=True)
 
 
 def make_tiny_config():

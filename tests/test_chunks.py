@@ -68,13 +68,11 @@ def test_the_chunk_flag_ends_a_chunk_with_status_0_and_says_how_to_go_on(tmp_pat
 
 
 @pytest.mark.slow
-def test_init_from_starts_a_new_optimizer_and_schedule_from_another_runs_weights(tiny_config,
-                                                                              tmp_path):
-  tiny_config.num_train_steps = 3
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'first'))
-  trained = restore_state(tmp_path / 'first', tiny_config)
+def test_init_from_starts_a_new_optimizer_and_schedule_from_another_runs_weights(
+    tiny_config, trained_workdir, tmp_path):
+  trained = restore_state(trained_workdir, tiny_config)  # tiny_config's, trained 3 steps
 
-  tiny_config.update(dict(init_from=str(tmp_path / 'first'), lr_schedule='cosine',
+  tiny_config.update(dict(init_from=trained_workdir, lr_schedule='cosine',
                           warmup_steps=1, num_train_steps=4, ema=0.9))
   state = _initial_state(tiny_config, tmp_path / 'second')
   assert int(state.step) == 0
@@ -90,11 +88,10 @@ def test_init_from_starts_a_new_optimizer_and_schedule_from_another_runs_weights
 
 
 @pytest.mark.slow
-def test_init_from_another_architecture_is_refused_in_one_line(tiny_config, tmp_path):
-  tiny_config.num_train_steps = 1
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'first'))
-  tiny_config.update(dict(init_from=str(tmp_path / 'first'), features=(4, 8, 16)))
-  with pytest.raises(UserError, match=r'init_from .*first is another architecture \(features: '
+def test_init_from_another_architecture_is_refused_in_one_line(tiny_config, trained_workdir,
+                                                              tmp_path):
+  tiny_config.update(dict(init_from=trained_workdir, features=(4, 8, 16)))
+  with pytest.raises(UserError, match=r'init_from .* is another architecture \(features: '
                      r'\[4, 8, 8\] there vs \[4, 8, 16\] here\)'):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'second'))
   assert not os.path.exists(tmp_path / 'second' / 'checkpoints' / '0')
