@@ -168,6 +168,16 @@ def test_edsr_parameter_count_is_the_photo_peers_and_follows_the_config():
   assert _count(_out_shape(_edsr(c, w, b), (1, 14, 14, c))[1]) == expected
 
 
+def test_the_photo_configs_parameter_counts():
+  # photo_rgb's edsr 32x8 is over the photo models' 150,000 in colour; photo_rgb_deep, its
+  # candidate replacement, is under.
+  from configs import photo, photo_deep, photo_rgb, photo_rgb_deep
+  counts = {m.__name__: _count(_out_shape(m.get_config(), (1, 8, 8, m.get_config().channels))[1])
+            for m in (photo, photo_deep, photo_rgb, photo_rgb_deep)}
+  assert counts == {'configs.photo': 149444, 'configs.photo_deep': 146932,
+                    'configs.photo_rgb': 152332, 'configs.photo_rgb_deep': 149100}
+
+
 @pytest.mark.slow
 def test_edsr_starts_at_bicubic():
   config = _edsr(channels=3, width=8, num_blocks=2)
