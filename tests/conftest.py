@@ -10,6 +10,7 @@ MNIST_DIR = os.path.join(SHARED, 'data', 'mnist')
 SUN80_DIR = os.path.join(SHARED, 'data', 'sun80')
 
 FAST_TIER_XLA_FLAG = '--xla_backend_optimization_level=0'
+CACHE_READ_WARNING = 'Error reading persistent compilation cache entry'
 
 
 def pytest_configure(config):
@@ -20,15 +21,20 @@ def pytest_configure(config):
 
   Many tests, and the subprocesses they start, compile the same tiny trainings: JAX's
   persistent compilation cache, in a folder of this session's own (shared by xdist's workers,
-  which inherit the environment, and removed at the end), compiles each program once."""
+  which inherit the environment, and removed at the end), compiles each program once. JAX
+  writes an entry in place, so a process may read one that another is writing, or that a
+  killed run left short: JAX then compiles anew and warns, which would add a line to what the
+  CLI tests read on stderr; that warning alone is silenced, in the processes tests start."""
   flags = os.environ.get('XLA_FLAGS', '')
   if 'not slow' in (config.option.markexpr or '') and 'optimization_level' not in flags:
     os.environ['XLA_FLAGS'] = f'{flags} {FAST_TIER_XLA_FLAG}'.strip()
   if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
     config.made_cache_dir = tempfile.mkdtemp(prefix='flax_srae-tests-xla-cache-')
+    warning = f'ignore:{CACHE_READ_WARNING}:UserWarning'
     os.environ.update(JAX_COMPILATION_CACHE_DIR=config.made_cache_dir,
                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
-                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+                      PYTHONWARNINGS=','.join(filter(None, [
+                          os.environ.get('PYTHONWARNINGS'), warning])))
 
 
 def pytest_unconfigure(config):

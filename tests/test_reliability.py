@@ -289,3 +289,18 @@ def test_a_filesystem_without_locks_gets_a_warning_and_trains(tmp_path, monkeypa
   monkeypatch.setattr(fcntl, 'flock', no_locks)
   with run_lock.hold(str(tmp_path)):
     assert 'pid ' in (tmp_path / '.lock.0').read_text()
+
+
+def test_the_tests_compilation_cache_is_their_own_and_its_read_warning_stays_off_stderr():
+  # conftest's workaround: a cache entry read while another process writes it (or left short
+  # by a killed run) makes JAX warn, a line the CLI tests that read stderr would count.
+  assert os.path.basename(os.environ['JAX_COMPILATION_CACHE_DIR']).startswith(
+      'flax_srae-tests-xla-cache-')
+  warn = "import warnings; warnings.warn({!r})"
+  quiet = subprocess.run([sys.executable, '-c', warn.format(
+      "Error reading persistent compilation cache entry for 'jit_step': EOFError")],
+                         capture_output=True, text=True, timeout=60)
+  assert quiet.returncode == 0 and quiet.stderr == ''
+  other = subprocess.run([sys.executable, '-c', warn.format('another warning')],
+                         capture_output=True, text=True, timeout=60)
+  assert 'UserWarning: another warning' in other.stderr
