@@ -30,11 +30,12 @@ def pytest_configure(config):
     os.environ['XLA_FLAGS'] = f'{flags} {FAST_TIER_XLA_FLAG}'.strip()
   if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
     config.made_cache_dir = tempfile.mkdtemp(prefix='flax_srae-tests-xla-cache-')
-    warning = f'ignore:{CACHE_READ_WARNING}:UserWarning'
     os.environ.update(JAX_COMPILATION_CACHE_DIR=config.made_cache_dir,
-                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
-                      PYTHONWARNINGS=','.join(filter(None, [
-                          os.environ.get('PYTHONWARNINGS'), warning])))
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+  warning = f'ignore:{CACHE_READ_WARNING}:UserWarning'
+  if warning not in os.environ.get('PYTHONWARNINGS', ''):  # xdist's workers inherit it
+    os.environ['PYTHONWARNINGS'] = ','.join(filter(None, [os.environ.get('PYTHONWARNINGS'),
+                                                          warning]))
 
 
 def pytest_unconfigure(config):

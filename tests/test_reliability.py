@@ -291,11 +291,10 @@ def test_a_filesystem_without_locks_gets_a_warning_and_trains(tmp_path, monkeypa
     assert 'pid ' in (tmp_path / '.lock.0').read_text()
 
 
-def test_the_tests_compilation_cache_is_their_own_and_its_read_warning_stays_off_stderr():
+def test_the_tests_compilation_cache_read_warning_stays_off_stderr():
   # conftest's workaround: a cache entry read while another process writes it (or left short
   # by a killed run) makes JAX warn, a line the CLI tests that read stderr would count.
-  assert os.path.basename(os.environ['JAX_COMPILATION_CACHE_DIR']).startswith(
-      'flax_srae-tests-xla-cache-')
+  assert os.path.isdir(os.environ['JAX_COMPILATION_CACHE_DIR'])  # the session's, or the user's
   warn = "import warnings; warnings.warn({!r})"
   quiet = subprocess.run([sys.executable, '-c', warn.format(
       "Error reading persistent compilation cache entry for 'jit_step': EOFError")],
