@@ -1,4 +1,4 @@
-"""configs/photo.py in RGB: 3 channels in and out of the model, 36,000 steps, otherwise as sun80_edsr32x8 (configs/photo_rgb.py: pretrained:photo_rgb)."""
+"""configs/photo_deep.py in RGB: 3 channels in and out of edsr 24x14, 30,500 steps (configs/photo_rgb.py: pretrained:photo_rgb)."""
 from configs import photo_rgb
 
 
