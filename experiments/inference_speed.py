@@ -5,11 +5,13 @@
 
 Each CONFIG_OR_RUN is a config file (its network with random weights: the time does not depend
 on them), a training workdir or pretrained:NAME. Every round times, one model after the other,
-`flax_srae.load(...).upscale` as a user calls it on three inputs: one 256x256 image, 16 of
-64x64, and one 1024x768 photo (sun80's size, so in tiles with the model's own overlap). Each
-figure is the median of as many calls as fit in --seconds, compile excluded; the ratio to the
-first model is taken within each round, and the range over the rounds is printed, since the
-machine drifts between rounds. Each round's figures are appended to RECORD.jsonl.
+`flax_srae.load(...).upscale` as a user calls it, with the CPU settings the command-line
+tools make (`cpu_speedups.configure()`), on the same three inputs for every model: one 256x256
+image, 16 of 64x64, and one 1024x768 photo (sun80's size, so in tiles with the model's own
+overlap). Each figure is the median of as many calls as fit in --seconds, compile excluded;
+the models take turns going first, round by round. The ratio to the first model is taken
+within each round, and the range over the rounds is printed, since the machine drifts between
+rounds. Each round's figures are appended to RECORD.jsonl.
 """
 import argparse
 import importlib.util
@@ -29,6 +31,7 @@ sys.path.insert(0, ROOT)
 import flax_srae  # pylint: disable=wrong-import-position
 from flax_srae import inference  # pylint: disable=wrong-import-position
 from flax_srae import models  # pylint: disable=wrong-import-position
+from flax_srae.platform import cpu_speedups  # pylint: disable=wrong-import-position
 
 INPUTS = {'256x256': (1, 256, 256), '16x64x64': (16, 64, 64), '1024x768': (1, 768, 1024)}
 
@@ -67,17 +70,27 @@ def main():
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--seconds', type=float, default=3.0)
   args = parser.parse_args()
-  if len(args.models) < 2:
-    sys.exit('error: name at least two models: the first is the one the others are timed against')
+  if len(set(args.models)) < 2 or len(set(args.models)) < len(args.models):
+    sys.exit('error: name at least two different models: the first is the one the others are '
+             'timed against')
+  if args.rounds < 1 or args.seconds <= 0:
+    sys.exit(f'error: --rounds ({args.rounds}) must be >= 1 and --seconds ({args.seconds}) > 0')
+  cpu_speedups.configure()  # before the first JAX computation, as the command-line tools do
   upscalers = {name: _load(name) for name in args.models}
-  rng = np.random.default_rng(0)
+  channels = {u.config.channels for u in upscalers.values()}
+  if len(channels) > 1:
+    sys.exit(f'error: the models take different channel counts ({sorted(channels)}): compare '
+             f'models of one kind')
+  rng, c = np.random.default_rng(0), channels.pop()
+  inputs = {i: rng.random(shape + (c,), dtype=np.float32)
+            for i, shape in INPUTS.items()}
   ratios = {(m, i): [] for m in args.models[1:] for i in INPUTS}
   for r in range(args.rounds):
-    for i, shape in INPUTS.items():
+    for i, x in inputs.items():
       row = {'round': r, 'input': i}
-      for name, upscaler in upscalers.items():
-        x = rng.random(shape + (upscaler.config.channels,), dtype=np.float32)
-        row[name] = _seconds_per_call(upscaler.upscale, x, args.seconds)
+      turn = r % len(args.models)  # who goes first moves round by round
+      for name in args.models[turn:] + args.models[:turn]:
+        row[name] = _seconds_per_call(upscalers[name].upscale, x, args.seconds)
       for name in args.models[1:]:
         ratios[name, i].append(row[name] / row[args.models[0]])
       print(json.dumps(row), flush=True)
