@@ -3,8 +3,8 @@
   python experiments/inference_speed.py RECORD.jsonl CONFIG_OR_RUN [CONFIG_OR_RUN ...]
                                         [--rounds=5] [--seconds=3]
 
-Each CONFIG_OR_RUN is a config file (its network with random weights: the time does not depend
-on them), a training workdir or pretrained:NAME. Every round times, one model after the other,
+Each CONFIG_OR_RUN is a config file (its network freshly initialised: the time does not depend
+on the weights), a training workdir or pretrained:NAME. Every round times, one model after the other,
 `flax_srae.load(...).upscale` as a user calls it, with the CPU settings the command-line
 tools make (`cpu_speedups.configure()`), on the same three inputs for every model: one 256x256
 image, 16 of 64x64, and one 1024x768 photo (sun80's size, so in tiles with the model's own
@@ -41,12 +41,9 @@ def _from_config(path: str) -> inference.Upscaler:
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
-  shapes = jax.eval_shape(models.create_model(config).init, jax.random.key(0),
-                          jnp.zeros((1, 8, 8, config.channels)))
-  leaves, tree = jax.tree_util.tree_flatten(shapes['params'])
-  keys = jax.random.split(jax.random.key(1), len(leaves))
-  params = tree.unflatten([0.05 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
-  return inference.Upscaler(config, params, step=0)
+  variables = jax.jit(models.create_model(config).init)(jax.random.key(0),
+                                                        jnp.zeros((1, 8, 8, config.channels)))
+  return inference.Upscaler(config, variables['params'], step=0)
 
 
 def _load(name: str) -> inference.Upscaler:
