@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 import skimage.data
@@ -36,6 +37,15 @@ def test_the_models_ship_small_with_their_config_and_figures():
     assert size < 1e6, (name, size)
     with open(os.path.join(folder, 'results.json')) as f:
       assert json.load(f)['eval']['psnr'] > 0
+
+
+@pytest.mark.parametrize('name', ['photo', 'photo_rgb'])
+def test_the_photo_models_keep_to_150000_parameters_as_their_results_say(name):
+  params = flax_srae.load(f'pretrained:{name}').params
+  count = sum(x.size for x in jax.tree_util.tree_leaves(params))
+  with open(os.path.join(_folder(name), 'results.json')) as f:
+    assert json.load(f)['parameters'] == count
+  assert count <= 150_000
 
 
 @pytest.mark.slow
