@@ -155,6 +155,10 @@ class Readers:
 
 class _Server(ThreadingHTTPServer):
   """The HTTP server with what its handlers share: the model, its name, the limits, the page."""
+  # The kernel's queue of connections not yet accepted (socketserver's default is 5): a burst
+  # of users connecting while the accept loop waits for the CPU overflowed it, and the
+  # overflowing connections were reset. It holds as many as the server lets in at once.
+  request_queue_size = MAX_READING + MAX_PENDING
 
   def __init__(self, address, upscaler: inference.Upscaler, name: str, max_bytes: int,
                max_pixels: int):

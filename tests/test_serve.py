@@ -438,6 +438,27 @@ def test_a_declared_body_above_the_limit_is_refused_at_once_without_expect(url):
   assert head.startswith(b'HTTP/1.1 413') and body.startswith(b'upload of 100,000,000,000 bytes')
 
 
+def test_a_burst_of_connections_waits_for_the_accept_loop_instead_of_being_dropped(upscaler):
+  # Connections made before the server accepts any: the kernel holds them all, then each is
+  # answered once the server runs (with socketserver's backlog of 5, connect timed out).
+  server = serve.make_server(upscaler, 'tiny')
+  host, port = server.server_address[:2]
+  clients = [socket.create_connection((host, port), timeout=5)
+             for _ in range(serve.MAX_READING + serve.MAX_PENDING)]
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    for c in clients:
+      c.sendall(b'HEAD /model HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert all(c.recv(64).startswith(b'HTTP/1.1 200') for c in clients)
+  finally:
+    for c in clients:
+      c.close()
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
 @pytest.mark.slow
 def test_twenty_users_at_once_are_all_answered(url, upscaler, tmp_path):
   rng = np.random.default_rng(0)
