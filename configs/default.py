@@ -51,6 +51,10 @@ def get_config():
   config.loss = 'mse'                 # 'mse' or 'l1' (mean absolute error)
   config.mse_finetune = 0.0           # this fraction of the steps, the last, trains on MSE
   config.augment = False              # random 90-degree rotations and flips of training patches
+  # protocol 'literature': each training image also shrunk by these factors (in (0, 1]; 1 is
+  # the image itself), smaller views of the same scenes as more training pairs; each pair is
+  # drawn as often as any other. E.g. (1.0, 0.8, 0.6).
+  config.train_scales = (1.0,)
   # autoencoder: > 0 trains a denoiser, inputs with Gaussian noise of this standard deviation
   # (clipped to [0, 1]), clean targets.
   config.noise_std = 0.0

@@ -267,6 +267,33 @@ def test_literature_protocol_loads_whole_image_pairs_and_crops_them(tmp_path):
   np.testing.assert_array_equal(hr_crops[0], data.train[0][1][8:32, 12:36])
 
 
+def test_train_scales_add_shrunk_photos_to_the_training_pairs_only(tmp_path):
+  config = _photo_folder(tmp_path)
+  plain = input_pipeline.load(config)
+  config.train_scales = (1.0, 0.75)
+  data = input_pipeline.load(config)
+  # Each photo, then its version shrunk to 3/4 (PIL bicubic), cropped to even size.
+  assert [hr.shape for _, hr in data.train] == [(40, 50, 1), (30, 38, 1), (36, 44, 1),
+                                                (26, 32, 1), (34, 38, 1), (26, 28, 1)]
+  for (low_res, hr), (plain_low_res, plain_hr) in zip(data.train[::2], plain.train):
+    np.testing.assert_array_equal(hr, plain_hr)
+    np.testing.assert_array_equal(low_res, plain_low_res)
+  rgb = np.asarray(Image.open(tmp_path / sorted(os.listdir(tmp_path))[0]).convert('RGB'))
+  shrunk = np.asarray(Image.fromarray(rgb).resize((38, 30), Image.BICUBIC))
+  [(_, expected)] = input_pipeline.bicubic_pairs([shrunk], channels=1)
+  np.testing.assert_array_equal(data.train[1][1], expected)
+  np.testing.assert_array_equal(data.eval[0][1], plain.eval[0][1])  # eval photos untouched
+
+
+def test_train_scales_too_small_for_the_crops_are_refused_by_name(tmp_path):
+  config = _photo_folder(tmp_path)
+  config.train_scales = (1.0, 0.25)  # the smallest photo shrinks to 8 low-resolution rows
+  with pytest.raises(UserError, match=r"shrunk by train_scales \(1.0, 0.25\) of side 8, not "
+                     r"larger than hr_size 16: lower --config.hr_size or raise the smallest "
+                     r"train_scales"):
+    input_pipeline.load(config)
+
+
 def test_literature_protocol_needs_8_bit_images(tmp_path):
   config = _photo_folder(tmp_path)
   Image.fromarray(np.zeros((40, 40), np.uint16)).save(tmp_path / '0.png')

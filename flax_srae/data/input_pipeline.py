@@ -13,7 +13,7 @@ import glob
 import gzip
 import os
 import re
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -328,14 +328,24 @@ def _uint8_rgb(item) -> np.ndarray:
   return to_channels(img.astype(np.float32), 3).astype(np.uint8)
 
 
-def bicubic_pairs(items, channels: int):
+def _shrunk(rgb: np.ndarray, scale: float) -> np.ndarray:
+  """An 8-bit RGB image shrunk by `scale` (<= 1) with PIL's antialiased bicubic, as a smaller
+  photo of the same scene would be (the images themselves at scale 1)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  if scale == 1:
+    return rgb
+  size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+  return np.asarray(Image.fromarray(rgb).resize(size, Image.BICUBIC))
+
+
+def bicubic_pairs(items, channels: int, scales: Sequence[float] = (1.0,)):
   """(low, high)-resolution float32 HWC pairs by the literature's x2 protocol: the image cropped
   to even size, the low resolution by PIL's antialiased bicubic downscale of the whole 8-bit RGB
-  image; one channel means studio-range luma of both. `items` as `split_items` gives them."""
+  image; one channel means studio-range luma of both. `items` as `split_items` gives them; with
+  `scales`, each item gives a pair for each of its versions shrunk by those factors, in order."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   pairs = []
-  for item in items:
-    rgb = _uint8_rgb(item)
+  for rgb in (_shrunk(_uint8_rgb(item), s) for item in items for s in scales):
     hr = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
     low_res = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 2, hr.shape[0] // 2),
                                                 Image.BICUBIC))
@@ -393,17 +403,21 @@ def center_crops(pairs, low_res_size: int, count: int):
   return np.stack([c[0][:s, :s] for c in crops]), np.stack([c[1][:2 * s, :2 * s] for c in crops])
 
 
-def literature_pairs(config, spec: str, crop: int = 0, shave: int = 0):
+def literature_pairs(config, spec: str, crop: int = 0, shave: int = 0,
+                     scales: Sequence[float] = (1.0,)):
   """`bicubic_pairs` of a split, refused with a clear error when empty, when a low-resolution
   side is not larger than the training `crop`, or when the shaved high-resolution images are
   smaller than the SSIM window."""
-  pairs = bicubic_pairs(split_items(config, spec), config.channels)
+  scales = tuple(scales)
+  pairs = bicubic_pairs(split_items(config, spec), config.channels, scales)
   if not pairs:
     raise UserError(f'split {spec!r} of {config.dataset} is empty: check the slice')
   small = min(min(low_res.shape[:2]) for low_res, _ in pairs)
   if small <= crop:
-    raise UserError(f'split {spec!r} has images of side {2 * small}, not larger than hr_size '
-                    f'{2 * crop}: lower --config.hr_size')
+    shrunk = f' shrunk by train_scales {scales}' if scales != (1.0,) else ''
+    raise UserError(f'split {spec!r} has images{shrunk} of side {2 * small}, not larger than '
+                    f'hr_size {2 * crop}: lower --config.hr_size'
+                    + (' or raise the smallest train_scales' if shrunk else ''))
   if 2 * small - 2 * shave < metrics.SSIM_WINDOW:
     raise UserError(f'split {spec!r} has images of side {2 * small}: a {shave}-pixel shave leaves '
                     f'less than the {metrics.SSIM_WINDOW}-pixel SSIM window; lower the shave')
@@ -445,7 +459,8 @@ def load(config) -> Data:
                     f'{", ".join(image_ops.DEGRADATIONS)}')
   check_disjoint(config)
   if protocol_of(config).whole_images:
-    train = literature_pairs(config, config.train_split, crop=config.hr_size // 2)
+    train = literature_pairs(config, config.train_split, crop=config.hr_size // 2,
+                             scales=config.get('train_scales', (1.0,)))
   else:
     train = load_split(config, config.train_split)
     check_images(train, config.train_split, config)

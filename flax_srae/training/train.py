@@ -94,6 +94,13 @@ def _validate_data(config, spec: models.Spec) -> None:
                     f"{whole}")
   if config.shave < 0:
     raise UserError(f'shave must be >= 0, got {config.shave}')
+  scales = tuple(config.get('train_scales', (1.0,)))
+  if not scales or not all(isinstance(s, (int, float)) and 0 < s <= 1 for s in scales):
+    raise UserError(f'train_scales must be factors in (0, 1] (1: the images themselves), e.g. '
+                    f'(1.0, 0.8, 0.6), got {scales}')
+  if scales != (1.0,) and not protocol.whole_images:
+    raise UserError(f"train_scales {scales} applies to protocol 'literature' only: set "
+                    f"--config.train_scales='(1.0,)'")
   if config.hr_size % spec.multiple or config.hr_size < 12:
     raise UserError(f'hr_size must be a multiple of {spec.multiple} and at least 12 (the SSIM '
                     f'window) for model {config.model}, got {config.hr_size}')
@@ -430,8 +437,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 def _log_setup(config, data, mesh) -> None:
   rows = parallel.process_rows(mesh, config.batch_size)
-  logging.info('data: %s, %d train images, %d eval %s', config.dataset, len(data.train),
-               len(data.eval), 'whole images' if input_pipeline.protocol_of(config).whole_images
+  scales = tuple(config.get('train_scales', (1.0,)))
+  logging.info('data: %s, %d train images%s, %d eval %s', config.dataset, len(data.train),
+               f' ({len(data.train) // len(scales)} at scales {scales})' if len(scales) > 1
+               else '', len(data.eval),
+               'whole images' if input_pipeline.protocol_of(config).whole_images
                else f'patches of {config.hr_size}x{config.hr_size}')
   logging.info('data parallel on %d %s devices in %d process(es): %d images per device, rows '
                '%d:%d of each batch from this process', jax.device_count(),
