@@ -1,14 +1,15 @@
 """Reruns the experiments: one config per row, then the tables of experiments/README.md.
 
   python experiments/run.py OUT_DIR [ROW ...]     train the rows (default: all), then the tables
-  python experiments/run.py --tables              rebuild the tables from experiments/results/
-                                                  and experiments/validation/
+  python experiments/run.py --tables              rebuild the tables from experiments/results/,
+                                                  experiments/validation/ and scaling/
   python experiments/run.py --record ROW WORKDIR SECONDS
                           record a run of ROW's config made by hand (`python -m flax_srae.main
                           --config=experiments/configs/ROW.py --workdir=WORKDIR`, timed)
 
-The validation table is written from the training logs in experiments/validation/ (each holds
-its description and command in its first two lines, then the log lines that matter).
+The validation and scaling tables are written from the training logs in experiments/validation/
+and experiments/scaling/ (each holds its description and command in its first two lines, then
+the log lines that matter).
 
 A row is a config in experiments/configs/, named <task>_<name>.py. Each is trained from scratch
 in OUT_DIR/<row> with `python -m flax_srae.main` and evaluated with `python -m flax_srae.evaluate`
@@ -172,7 +173,8 @@ def write_tables() -> None:
     rows = [r for r in records if r['row'].split('_')[0] == task]
     if rows:
       text = _replace(text, task, table(rows))
-  text = _replace(text, 'validation', validation_table())
+  for marker in ('validation', 'scaling'):  # a table of logs for each folder
+    text = _replace(text, marker, validation_table(os.path.join(HERE, marker)))
   with open(readme, 'w') as f:
     f.write(text)
   print(f'wrote the tables of {readme}')

@@ -59,9 +59,10 @@ def test_validation_table_is_written_from_the_logs(tmp_path):
     run.validation_table(str(tmp_path))
 
 
-def test_readme_validation_table_is_the_one_the_logs_give():
+@pytest.mark.parametrize('folder', ['validation', 'scaling'])
+def test_readme_validation_table_is_the_one_the_logs_give(folder):
   with open(os.path.join(ROOT, 'experiments', 'README.md')) as f:
-    assert run.validation_table() in f.read()
+    assert run.validation_table(os.path.join(ROOT, 'experiments', folder)) in f.read()
 
 
 _speed_spec = importlib.util.spec_from_file_location('speed', os.path.join(ROOT, 'experiments',
