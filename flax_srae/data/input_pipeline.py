@@ -403,6 +403,12 @@ def center_crops(pairs, low_res_size: int, count: int):
   return np.stack([c[0][:s, :s] for c in crops]), np.stack([c[1][:2 * s, :2 * s] for c in crops])
 
 
+def train_scales(config) -> tuple:
+  """The factors each training photo is also shrunk by (`config.train_scales`; configs saved
+  before the field: the photos alone)."""
+  return tuple(config.get('train_scales', (1.0,)))
+
+
 def literature_pairs(config, spec: str, crop: int = 0, shave: int = 0,
                      scales: Sequence[float] = (1.0,)):
   """`bicubic_pairs` of a split, refused with a clear error when empty, when a low-resolution
@@ -460,7 +466,7 @@ def load(config) -> Data:
   check_disjoint(config)
   if protocol_of(config).whole_images:
     train = literature_pairs(config, config.train_split, crop=config.hr_size // 2,
-                             scales=config.get('train_scales', (1.0,)))
+                             scales=train_scales(config))
   else:
     train = load_split(config, config.train_split)
     check_images(train, config.train_split, config)

@@ -94,7 +94,7 @@ def _validate_data(config, spec: models.Spec) -> None:
                     f"{whole}")
   if config.shave < 0:
     raise UserError(f'shave must be >= 0, got {config.shave}')
-  scales = tuple(config.get('train_scales', (1.0,)))
+  scales = input_pipeline.train_scales(config)
   if not scales or not all(isinstance(s, (int, float)) and 0 < s <= 1 for s in scales):
     raise UserError(f'train_scales must be factors in (0, 1] (1: the images themselves), e.g. '
                     f'(1.0, 0.8, 0.6), got {scales}')
@@ -437,7 +437,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 def _log_setup(config, data, mesh) -> None:
   rows = parallel.process_rows(mesh, config.batch_size)
-  scales = tuple(config.get('train_scales', (1.0,)))
+  scales = input_pipeline.train_scales(config)
   logging.info('data: %s, %d train images%s, %d eval %s', config.dataset, len(data.train),
                f' ({len(data.train) // len(scales)} at scales {scales})' if len(scales) > 1
                else '', len(data.eval),
